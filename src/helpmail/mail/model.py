@@ -1,0 +1,233 @@
+"""Value types for one inbound mail: addresses, MIME parts, attachments, defects.
+
+All types are frozen and keyword-only. :class:`InboundMail` is what :func:`helpmail.parse_mail`
+returns and what every later step (classification, ticket references, rules, reply extraction)
+reads; none of them needs the raw bytes again, but they are kept (``raw``) so a mail can be stored
+in a quarantine or re-parsed byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import attrs
+
+
+def _ascii_domain(domain: str) -> str:
+    """Lower-case ASCII (IDNA/punycode) form of a domain; the input is returned lower-cased if it
+    cannot be encoded."""
+    domain = domain.strip().rstrip(".").lower()
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def _unicode_domain(domain: str) -> str:
+    domain = domain.strip().rstrip(".").lower()
+    if "xn--" not in domain:
+        return domain
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return domain
+
+
+@attrs.frozen(kw_only=True)
+class Address:
+    """One mailbox from an address header (RFC 5322 §3.4).
+
+    ``addr_spec`` is ``local@domain`` as written, with the domain shown in Unicode. ``key`` is the
+    form used for every comparison: case-folded local part and the lower-case ASCII (IDNA) domain, so
+    ``Bob@Exämple.ORG`` and ``bob@xn--exmple-cua.org`` are the same person. Display names never
+    take part in comparisons.
+    """
+
+    addr_spec: str
+    name: str = ""
+
+    @property
+    def local(self) -> str:
+        return self.addr_spec.rpartition("@")[0] if "@" in self.addr_spec else self.addr_spec
+
+    @property
+    def domain(self) -> str:
+        """Domain in Unicode, lower case ('' when the address has no domain)."""
+        return _unicode_domain(self.addr_spec.rpartition("@")[2]) if "@" in self.addr_spec else ""
+
+    @property
+    def ascii_domain(self) -> str:
+        return _ascii_domain(self.addr_spec.rpartition("@")[2]) if "@" in self.addr_spec else ""
+
+    @property
+    def key(self) -> str:
+        """Normalised addr-spec for comparisons (see class docstring)."""
+        if "@" not in self.addr_spec:
+            return self.addr_spec.casefold()
+        return f"{self.local.casefold()}@{self.ascii_domain}"
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Build an address from ``user@host`` or ``Name <user@host>`` text (no validation)."""
+        from email.utils import parseaddr
+
+        name, spec = parseaddr(text)
+        return cls(addr_spec=(spec or text).strip(), name=name.strip())
+
+    def __str__(self) -> str:
+        if self.name:
+            return f"{self.name} <{self.addr_spec}>"
+        return self.addr_spec
+
+
+def address_key(addr_spec: str) -> str:
+    """Comparison key of a bare addr-spec string (same rule as :attr:`Address.key`)."""
+    return Address(addr_spec=addr_spec).key
+
+
+@attrs.frozen(kw_only=True)
+class MailDefect:
+    """Something malformed that parsing repaired or skipped.
+
+    ``where`` names the place: ``"header:Subject"``, ``"part:1.2"``, ``"mail"``. ``what`` is a short
+    readable description.
+    """
+
+    where: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"
+
+
+@attrs.frozen(kw_only=True)
+class MailPart:
+    """One leaf or container of the MIME tree, flattened in document order.
+
+    ``path`` is the dotted position (``"1"``, ``"2.1"``; the root is ``""``). ``payload`` holds the
+    transfer-decoded bytes of leaf parts (``b""`` for multiparts). ``text`` is the decoded text for
+    ``text/*``, ``message/delivery-status``, ``message/global-delivery-status``,
+    ``message/feedback-report`` and ``text/rfc822-headers`` parts, else ``None``. For
+    ``message/rfc822`` parts, ``payload`` is the embedded message's bytes.
+    """
+
+    path: str
+    content_type: str
+    params: tuple[tuple[str, str], ...] = ()
+    disposition: str | None = None
+    filename: str | None = None
+    charset: str | None = None
+    content_id: str | None = None
+    payload: bytes = b""
+    text: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def param(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.params:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def maintype(self) -> str:
+        return self.content_type.partition("/")[0]
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.maintype == "multipart"
+
+
+@attrs.frozen(kw_only=True)
+class Attachment:
+    """A file carried by the mail (any non-body leaf part with a payload).
+
+    ``declared_type`` is what the Content-Type header says; ``sniffed_type`` is what the bytes are,
+    found from their signature ("magic"), or ``None`` when the content matches no known signature.
+    Decisions about which attachments to keep look at ``sniffed_type`` only: the name and the declared
+    type are chosen by the sender.
+    """
+
+    filename: str | None
+    declared_type: str
+    sniffed_type: str | None
+    size: int
+    sha256: str
+    payload: bytes = attrs.field(repr=False)
+    content_id: str | None = None
+    inline: bool = False
+    part_path: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class InboundMail:
+    """A parsed inbound mail: everything the pipeline reads, decoded.
+
+    Message ids are stored without angle brackets. ``text`` is the best plain-text body: the
+    ``text/plain`` body part when there is one, else the HTML body converted to readable text
+    (``text_from_html`` is then true). ``body_digest`` is the SHA-256 of the raw body (everything after
+    the header block, line ends normalised): two copies of one mail delivered to two support
+    addresses differ in their trace headers but share it.
+    """
+
+    raw: bytes = attrs.field(repr=False)
+    headers: tuple[tuple[str, str], ...] = attrs.field(repr=False)
+    message_id: str | None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    subject: str = ""
+    date: dt.datetime | None = None
+    from_: tuple[Address, ...] = ()
+    sender: Address | None = None
+    reply_to: tuple[Address, ...] = ()
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
+    bcc: tuple[Address, ...] = ()
+    return_path: str | None = None
+    content_type: str = "text/plain"
+    text: str = attrs.field(default="", repr=False)
+    html: str | None = attrs.field(default=None, repr=False)
+    text_from_html: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    parts: tuple[MailPart, ...] = attrs.field(default=(), repr=False)
+    body_digest: str = ""
+    defects: tuple[MailDefect, ...] = ()
+
+    @property
+    def from_address(self) -> Address | None:
+        """The first From address (the author), or ``None`` when From is missing or empty."""
+        return self.from_[0] if self.from_ else None
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), decoded, or ``None``."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_all(self, name: str) -> tuple[str, ...]:
+        """All values of header ``name`` in order of appearance."""
+        name = name.lower()
+        return tuple(value for key, value in self.headers if key.lower() == name)
+
+    def recipients(self) -> Iterator[Address]:
+        """To, Cc and Bcc addresses in that order."""
+        yield from self.to
+        yield from self.cc
+        yield from self.bcc
+
+    @property
+    def thread_ids(self) -> tuple[str, ...]:
+        """In-Reply-To then References (newest reference first), without duplicates."""
+        seen: dict[str, None] = {}
+        for mid in (*self.in_reply_to, *reversed(self.references)):
+            seen.setdefault(mid, None)
+        return tuple(seen)

@@ -1,0 +1,1 @@
+"""Tickets as helpmail sees them: references in mail, events, and the import semantics."""
