@@ -90,6 +90,8 @@ class TicketCreated(TicketEvent):
     text: str = ""
     attachments: tuple[AttachmentRef, ...] = ()
     previous_status: str | None = None
+    message_id: str | None = None
+    """Message-ID of the mail that created the ticket (notifications thread on it)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -171,6 +173,10 @@ class FollowUpAdded(TicketEvent):
     attachments: tuple[AttachmentRef, ...] = ()
     new_status: str | None = None
     reply_method: str | None = None
+    origin: Origin = Origin.CUSTOMER
+    """``automated_mail`` for an auto-reply filed on the ticket: it triggers no automatic mail."""
+    message_id: str | None = None
+    """Message-ID of the imported mail (notifications thread on it)."""
 
 
 @attrs.frozen(kw_only=True)
