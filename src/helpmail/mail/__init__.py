@@ -23,4 +23,12 @@ def parse_mail(raw: bytes) -> InboundMail:
     return _parse_mail(raw)
 
 
-__all__ = ["Address", "Attachment", "InboundMail", "MailDefect", "MailPart", "address_key", "parse_mail"]
+__all__ = [
+    "Address",
+    "Attachment",
+    "InboundMail",
+    "MailDefect",
+    "MailPart",
+    "address_key",
+    "parse_mail",
+]

@@ -9,31 +9,53 @@ in a quarantine or re-parsed byte for byte.
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import functools
 from collections.abc import Iterator
 
 import attrs
 
 
+@functools.lru_cache(maxsize=4096)
 def _ascii_domain(domain: str) -> str:
-    """Lower-case ASCII (IDNA/punycode) form of a domain; the input is returned lower-cased if it
-    cannot be encoded."""
+    """Lower-case ASCII (IDNA 2003 ToASCII, label by label) form of a domain.
+
+    A label that cannot be encoded (too long, forbidden characters) is kept lower-cased as written,
+    so the result is always defined; comparisons of such domains fall back to Unicode equality.
+    """
     domain = domain.strip().rstrip(".").lower()
     if domain.isascii():
         return domain
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return domain
+    labels: list[str] = []
+    for label in (
+        domain.replace("\u3002", ".").replace("\uff0e", ".").replace("\uff61", ".").split(".")
+    ):
+        if label.isascii():
+            labels.append(label)
+            continue
+        try:
+            labels.append(label.encode("idna").decode("ascii"))
+        except UnicodeError:
+            labels.append(label)
+    return ".".join(labels)
 
 
+@functools.lru_cache(maxsize=4096)
 def _unicode_domain(domain: str) -> str:
+    """Lower-case Unicode form of a domain: ``xn--`` labels (RFC 3492 punycode) decoded."""
     domain = domain.strip().rstrip(".").lower()
     if "xn--" not in domain:
         return domain
-    try:
-        return domain.encode("ascii").decode("idna")
-    except UnicodeError:
-        return domain
+    labels: list[str] = []
+    for label in domain.split("."):
+        if label.startswith("xn--") and label.isascii():
+            try:
+                labels.append(label.encode("ascii").decode("idna"))
+                continue
+            except UnicodeError:
+                pass
+        labels.append(label)
+    return ".".join(labels)
 
 
 @attrs.frozen(kw_only=True)
@@ -41,7 +63,8 @@ class Address:
     """One mailbox from an address header (RFC 5322 §3.4).
 
     ``addr_spec`` is ``local@domain`` as written, with the domain shown in Unicode. ``key`` is the
-    form used for every comparison: case-folded local part and the lower-case ASCII (IDNA) domain, so
+    form used for every comparison: case-folded local part and the lower-case ASCII (IDNA) domain,
+    so
     ``Bob@Exämple.ORG`` and ``bob@xn--exmple-cua.org`` are the same person. Display names never
     take part in comparisons.
     """
@@ -69,13 +92,34 @@ class Address:
             return self.addr_spec.casefold()
         return f"{self.local.casefold()}@{self.ascii_domain}"
 
+    @property
+    def unicode_addr_spec(self) -> str:
+        """``local@domain`` with the domain in Unicode (``xn--`` labels decoded)."""
+        if "@" not in self.addr_spec:
+            return self.addr_spec
+        return f"{self.local}@{self.domain}"
+
+    @property
+    def ascii_addr_spec(self) -> str:
+        """``local@domain`` with the domain in ASCII (IDNA); use it on the wire to SMTP servers
+        without SMTPUTF8."""
+        if "@" not in self.addr_spec:
+            return self.addr_spec
+        return f"{self.local}@{self.ascii_domain}"
+
     @classmethod
     def parse(cls, text: str) -> Address:
-        """Build an address from ``user@host`` or ``Name <user@host>`` text (no validation)."""
-        from email.utils import parseaddr
+        """Build an address from ``user@host`` or ``Name <user@host>`` text (no validation).
 
-        name, spec = parseaddr(text)
-        return cls(addr_spec=(spec or text).strip(), name=name.strip())
+        Uses the same tolerant parser as :func:`helpmail.parse_mail` (RFC 2047 words in the name
+        are decoded); text that holds no address becomes ``Address(addr_spec=text.strip())``.
+        """
+        from helpmail.mail.addresses import parse_address_list
+
+        found = parse_address_list(text, [], "address")
+        if found:
+            return found[0]
+        return cls(addr_spec=text.strip())
 
     def __str__(self) -> str:
         if self.name:
@@ -88,16 +132,53 @@ def address_key(addr_spec: str) -> str:
     return Address(addr_spec=addr_spec).key
 
 
+class DefectKind(enum.StrEnum):
+    """What sort of thing a :class:`MailDefect` reports (stable values, for matching in code)."""
+
+    EMPTY = "empty"
+    """The input holds no mail at all (empty or only white space)."""
+    LINE_ENDS = "line_ends"
+    """Bare CR line ends (RFC 5322 §2.3 allows only CRLF); they were read as line breaks."""
+    NUL = "nul"
+    """NUL bytes in the mail (RFC 5322 §2.3 forbids them); removed from decoded text."""
+    HEADER_SYNTAX = "header_syntax"
+    """A header line that is not ``name: value`` (RFC 5322 §2.2), or a header block without end."""
+    HEADER_ENCODING = "header_encoding"
+    """8-bit header bytes that are not UTF-8 (RFC 6532), or a broken RFC 2047 encoded word."""
+    MISSING_HEADER = "missing_header"
+    """A header RFC 5322 §3.6 requires (From, Date) or helpmail needs (Message-ID) is missing."""
+    ADDRESS = "address"
+    """An address-list entry that is not a mailbox (RFC 5322 §3.4)."""
+    MESSAGE_ID = "message_id"
+    """A Message-ID / In-Reply-To / References value without a usable id (RFC 5322 §3.6.4)."""
+    DATE = "date"
+    """A Date header that could not be read, or has no usable zone (RFC 5322 §3.3)."""
+    CHARSET = "charset"
+    """An unknown charset label, or bytes that do not match the declared charset."""
+    CONTENT_TYPE = "content_type"
+    """A malformed Content-Type / Content-Disposition or parameter (RFC 2045 §5.1, RFC 2231)."""
+    MIME_STRUCTURE = "mime_structure"
+    """Missing or unclosed multipart boundaries, truncated parts (RFC 2046 §5.1)."""
+    TRANSFER_ENCODING = "transfer_encoding"
+    """Invalid base64 / quoted-printable, or an unknown Content-Transfer-Encoding (RFC 2045 §6)."""
+    DEPTH = "depth"
+    """MIME nesting deeper than :data:`helpmail.mail.parse.MAX_DEPTH`; the rest is kept raw."""
+    ENCRYPTED = "encrypted"
+    """Encrypted or opaque-signed content (S/MIME, PGP/MIME) that helpmail does not decode."""
+    OTHER = "other"
+
+
 @attrs.frozen(kw_only=True)
 class MailDefect:
     """Something malformed that parsing repaired or skipped.
 
     ``where`` names the place: ``"header:Subject"``, ``"part:1.2"``, ``"mail"``. ``what`` is a short
-    readable description.
+    readable description. ``kind`` (a :class:`DefectKind`) is the stable value to match in code.
     """
 
     where: str
     what: str
+    kind: DefectKind = DefectKind.OTHER
 
     def __str__(self) -> str:
         return f"{self.where}: {self.what}"
@@ -147,7 +228,8 @@ class Attachment:
 
     ``declared_type`` is what the Content-Type header says; ``sniffed_type`` is what the bytes are,
     found from their signature ("magic"), or ``None`` when the content matches no known signature.
-    Decisions about which attachments to keep look at ``sniffed_type`` only: the name and the declared
+    Decisions about which attachments to keep look at ``sniffed_type`` only: the name and the
+    declared
     type are chosen by the sender.
     """
 
@@ -168,7 +250,8 @@ class InboundMail:
 
     Message ids are stored without angle brackets. ``text`` is the best plain-text body: the
     ``text/plain`` body part when there is one, else the HTML body converted to readable text
-    (``text_from_html`` is then true). ``body_digest`` is the SHA-256 of the raw body (everything after
+    (``text_from_html`` is then true). ``body_digest`` is the SHA-256 of the raw body (everything
+    after
     the header block, line ends normalised): two copies of one mail delivered to two support
     addresses differ in their trace headers but share it.
     """

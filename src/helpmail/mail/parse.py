@@ -1,406 +1,722 @@
 """``parse_mail``: raw RFC 5322 bytes to :class:`~helpmail.mail.model.InboundMail`, never raising.
 
-The standard library's feed parser (``compat32`` policy, the tolerant one) splits the MIME tree;
-this module decodes everything itself so that a wrong or unknown charset, an RFC 2047 word in a bad
-charset, a broken RFC 2231 file name or a missing header becomes a recorded defect and a best-effort
-value, never an exception (RFC 2045 §4 and RFC 2046 §5.1 ask receivers to be liberal).
+The rule this module keeps: a receiver must be liberal (RFC 2045 §4, RFC 2046 §5.1, RFC 5322 §4),
+so every malformed piece is repaired as well as possible and recorded as a
+:class:`~helpmail.mail.model.MailDefect`; no input makes ``parse_mail`` raise.
+
+It is a MIME reader of its own, working on one byte buffer with offsets: line ends are normalised
+once, multipart boundaries are found with ``bytes.find`` over the part's span (no copies, no
+per-line Python work, so a 25 MB attachment costs a few C-speed passes), transfer encodings are
+decoded with :mod:`binascii`, and headers, parameters, addresses and dates are read by the
+tolerant readers in :mod:`helpmail.mail.headers` and :mod:`helpmail.mail.addresses`. It imports
+no ``email.*`` module (which would import ``socket``).
+
+Which parts make the body (RFC 2046 §5.1, RFC 2387, RFC 3462, RFC 1847):
+
+- ``multipart/alternative``: the text comes from the last alternative that has ``text/plain``,
+  the HTML from the last one that has ``text/html``; other alternatives (calendars) are attachments;
+- ``multipart/related``: the root part (``start`` parameter, else the first) is the body, the rest
+  are inline resources (attachments with ``inline=True``);
+- ``multipart/report``: the first part is the body; delivery-status and friends are listed in
+  ``parts`` with ``.text``; a returned ``message/rfc822`` is an attachment;
+- ``multipart/signed``: the first part is the body; the signature is only listed in ``parts``;
+- ``multipart/encrypted`` and ``application/pkcs7-mime``: attachments, with an ``encrypted`` defect;
+- ``multipart/mixed`` and any other multipart: the inline text parts in order, joined.
+
+A ``text/plain`` or ``text/html`` leaf is body unless it is ``Content-Disposition: attachment``
+or carries a file name (then it is a file), except when it is the whole mail.
 """
 
 from __future__ import annotations
 
-import codecs
-import datetime as dt
+import binascii
 import hashlib
 import re
-from email import message_from_bytes
-from email.header import decode_header
-from email.message import Message
-from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
 
+from helpmail.mail.addresses import parse_address_list
+from helpmail.mail.charsets import codec_for, decode_bytes
+from helpmail.mail.headers import (
+    decode_words,
+    parse_date,
+    parse_header_block,
+    parse_msgids,
+    parse_parameters,
+)
 from helpmail.mail.html import html_to_text
-from helpmail.mail.model import Address, Attachment, InboundMail, MailDefect, MailPart
+from helpmail.mail.model import (
+    Address,
+    Attachment,
+    DefectKind,
+    InboundMail,
+    MailDefect,
+    MailPart,
+)
 from helpmail.mail.sniff import sniff
 
-#: Deeper MIME trees than this are not walked further (the rest is kept in ``raw``).
-MAX_DEPTH = 120
-#: Charset labels that mean "no idea": decoded as UTF-8 with a cp1252 fallback.
-_FALLBACK_CHARSETS = ("utf-8", "cp1252")
-_CHARSET_ALIASES = {
-    "unknown-8bit": "cp1252",
-    "x-unknown": "cp1252",
-    "unknown": "cp1252",
-    "ansi_x3.4-1968": "ascii",
-    "ks_c_5601-1987": "cp949",
-    "x-sjis": "shift_jis",
-    "windows-874": "cp874",
-    "gb2312": "gb18030",  # GB18030 is a superset; mail labelled gb2312 often uses it
-    "gbk": "gb18030",
-    "iso-8859-8-i": "iso-8859-8",
-    "utf8": "utf-8",
-}
-_MSGID = re.compile(r"<([^<>\s]{1,998})>")
+__all__ = ["MAX_DEPTH", "decode_bytes", "decode_words", "parse_mail"]
+
+#: Deeper MIME trees than this are not walked further (the rest is kept as one opaque part).
+MAX_DEPTH = 128
 _TEXT_LIKE = frozenset(
-    {"message/delivery-status", "message/global-delivery-status", "message/feedback-report",
-     "message/disposition-notification", "text/rfc822-headers", "message/global-headers"}
+    {
+        "message/delivery-status",
+        "message/global-delivery-status",
+        "message/feedback-report",
+        "message/disposition-notification",
+        "message/global-disposition-notification",
+        "text/rfc822-headers",
+        "message/global-headers",
+    }
 )
-_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
+_SIGNATURES = frozenset(
+    {"application/pgp-signature", "application/pkcs7-signature", "application/x-pkcs7-signature"}
+)
+_PKCS7_MIME = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+_EMBEDDED_MAIL = frozenset({"message/rfc822", "message/global"})
+# RFC 2045 §5.1: type "/" subtype, both tokens
+_CONTENT_TYPE = re.compile(r"[a-z0-9!#$%&'*+.^_`{|}~-]+/[a-z0-9!#$%&'*+.^_`{|}~-]+\Z")
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n\t "
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_QP_BAD = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\n|\Z))")
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I
+)
+_PATH_SEP = re.compile(r"[\\/]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _codec(charset: str | None) -> str | None:
-    """A Python codec name for a MIME charset label, or ``None`` when unknown."""
-    if not charset:
+class _Node:
+    """One MIME entity during parsing (mutable; turned into a :class:`MailPart` at the end)."""
+
+    __slots__ = (
+        "_payload",
+        "_text",
+        "body_end",
+        "body_start",
+        "charset",
+        "children",
+        "content_id",
+        "content_type",
+        "cte",
+        "disposition",
+        "filename",
+        "headers",
+        "opaque",
+        "params",
+        "path",
+        "root",
+    )
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.headers: list[tuple[str, str]] = []
+        self.content_type = "text/plain"
+        self.params: list[tuple[str, str]] = []
+        self.charset: str | None = None
+        self.disposition: str | None = None
+        self.filename: str | None = None
+        self.content_id: str | None = None
+        self.cte = ""
+        self.body_start = 0
+        self.body_end = 0
+        self.children: list[_Node] | None = None
+        self.opaque = False
+        self.root = False
+        self._payload: bytes | None = None
+        self._text: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"part:{self.path or 'root'}"
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.params:
+            if key == name:
+                return value
         return None
-    label = charset.strip().strip('"').lower()
-    label = _CHARSET_ALIASES.get(label, label)
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
 
 
-def decode_bytes(data: bytes, charset: str | None, where: str, defects: list[MailDefect]) -> str:
-    """Decode ``data`` declared as ``charset``; unknown or wrong charsets fall back with a defect."""
-    codec = _codec(charset)
-    if charset and codec is None:
-        defects.append(MailDefect(where=where, what=f"unknown charset {charset!r}"))
-    if codec is not None:
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            defects.append(MailDefect(where=where, what=f"bytes do not match charset {charset!r}"))
-        except LookupError:  # pragma: no cover - codecs.lookup succeeded above
-            pass
-    for fallback in _FALLBACK_CHARSETS:
-        try:
-            return data.decode(fallback)
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1")  # cannot fail
-
-
-def _fix_8bit(value: str, where: str, defects: list[MailDefect]) -> str:
-    """Header values with raw 8-bit bytes arrive surrogate-escaped: decode them (RFC 6532 UTF-8)."""
-    if value.isascii():
-        return value
-    try:
-        raw = value.encode("ascii", "surrogateescape")
-    except UnicodeEncodeError:
-        return value  # already real text
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        defects.append(MailDefect(where=where, what="8-bit header is not UTF-8; read as cp1252"))
-        return raw.decode("cp1252", "replace")
-
-
-def decode_words(value: str, where: str, defects: list[MailDefect]) -> str:
-    """Decode RFC 2047 encoded words and unfold; bad words are kept readable with a defect."""
-    value = _fix_8bit(value, where, defects)
-    unfolded = re.sub(r"\r?\n[ \t]", " ", value).replace("\r", "").replace("\n", " ")
-    if "=?" not in unfolded:
-        return unfolded.strip()
-    try:
-        chunks = decode_header(unfolded)
-    except Exception:  # email.errors.HeaderParseError and friends
-        defects.append(MailDefect(where=where, what="malformed encoded word"))
-        return unfolded.strip()
-    out: list[str] = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, str):
-            out.append(chunk)
-        else:
-            out.append(decode_bytes(chunk, charset or "ascii", where, defects))
-    return "".join(out).strip()
-
-
-def _addresses(values: list[str], where: str, defects: list[MailDefect]) -> tuple[Address, ...]:
-    found: list[Address] = []
-    fixed = [_fix_8bit(v, where, defects).replace("\r", "").replace("\n", "") for v in values]
-    try:
-        pairs = getaddresses(fixed)
-    except Exception:
-        defects.append(MailDefect(where=where, what="unparseable address list"))
-        return ()
-    for name, spec in pairs:
-        spec = spec.strip()
-        if not spec:
-            if name:
-                defects.append(MailDefect(where=where, what=f"not an address: {name!r}"))
-            continue
-        if "@" not in spec:
-            defects.append(MailDefect(where=where, what=f"address without domain: {spec!r}"))
-        found.append(Address(addr_spec=spec, name=decode_words(name, where, defects)))
-    return tuple(found)
-
-
-def _msgids(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
-    ids = _MSGID.findall(value)
-    if ids:
-        return tuple(ids)
-    bare = value.strip()
-    return (bare,) if bare and " " not in bare else ()
-
-
-def _date(value: str | None, defects: list[MailDefect]) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append(MailDefect(where="header:Date", what=f"unparseable date {value[:60]!r}"))
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
-
-
-def _body_digest(raw: bytes) -> str:
-    match = _HEADER_END.search(raw)
-    body = raw[match.end() :] if match else b""
-    body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").rstrip(b"\n")
-    return hashlib.sha256(body).hexdigest()
-
-
-def _filename(part: Message, where: str, defects: list[MailDefect]) -> str | None:
-    try:
-        name = part.get_filename()
-    except Exception:
-        name = None
-        defects.append(MailDefect(where=where, what="malformed file name parameter"))
-    if name is None:
-        return None
-    name = decode_words(str(name), where, defects)
-    # Keep only the last path component: a sender controls this string.
-    name = re.split(r"[\\/]", name)[-1].strip().strip("\x00")
-    return name or None
-
-
-def _payload(part: Message, where: str, defects: list[MailDefect]) -> bytes:
-    try:
-        data = part.get_payload(decode=True)
-    except Exception:
-        defects.append(MailDefect(where=where, what="payload could not be decoded"))
-        data = None
-    if isinstance(data, bytes):
-        return data
-    raw = part.get_payload()
-    if isinstance(raw, str):
-        return raw.encode("ascii", "surrogateescape")
-    return b""
-
-
-class _Walker:
-    """Flattens the MIME tree iteratively (no recursion limit) and picks the body parts."""
-
-    def __init__(self, defects: list[MailDefect]) -> None:
+class _Parser:
+    def __init__(self, buf: bytes, defects: list[MailDefect]) -> None:
+        self.buf = buf
         self.defects = defects
-        self.parts: list[MailPart] = []
-        self.text_parts: list[str] = []
-        self.html_parts: list[str] = []
         self.attachments: list[Attachment] = []
 
-    def walk(self, root: Message) -> None:
-        # stack of (message, path, depth, in_body, parent_alternative)
-        stack: list[tuple[Message, str, int, bool, bool]] = [(root, "", 0, True, False)]
-        while stack:
-            part, path, depth, in_body, in_alternative = stack.pop()
-            where = f"part:{path or 'root'}"
-            if depth > MAX_DEPTH:
-                self.defects.append(MailDefect(where=where, what="MIME nesting too deep; rest kept raw"))
-                continue
-            for defect in getattr(part, "defects", ()):
-                self.defects.append(MailDefect(where=where, what=type(defect).__name__))
-            content_type = self._content_type(part, where)
-            params = self._params(part)
-            if part.is_multipart() and not content_type.startswith("message/"):
-                self.parts.append(MailPart(path=path, content_type=content_type, params=params))
-                children = part.get_payload()
-                if not isinstance(children, list):
-                    continue
-                alternative = content_type == "multipart/alternative"
-                if alternative and in_body:
-                    children = self._prefer_alternative(children)
-                child_in_body = in_body and content_type != "multipart/report"
-                items: list[tuple[Message, str, int, bool, bool]] = []
-                for index, child in enumerate(children, start=1):
-                    child_path = f"{path}.{index}" if path else str(index)
-                    body_here = child_in_body if not (alternative and index > 1) else False
-                    if content_type == "multipart/report" and index == 1 and in_body:
-                        body_here = True
-                    items.append((child, child_path, depth + 1, body_here, alternative))
-                stack.extend(reversed(items))
-                continue
-            self._leaf(part, path, content_type, params, in_body)
+    def defect(self, where: str, what: str, kind: DefectKind) -> None:
+        self.defects.append(MailDefect(where=where, what=what, kind=kind))
 
-    @staticmethod
-    def _prefer_alternative(children: list[Message]) -> list[Message]:
-        """Order alternatives so the one we read as the body comes first (plain, then HTML)."""
+    # -- structure ---------------------------------------------------------------------------
 
-        def rank(child: Message) -> int:
-            kind = child.get_content_type()
+    def entity(
+        self,
+        *,
+        start: int,
+        end: int,
+        path: str,
+        depth: int,
+        default_type: str,
+        headers: list[tuple[str, str]] | None = None,
+        body_start: int | None = None,
+    ) -> _Node:
+        node = _Node(path)
+        where = node.where
+        if headers is None or body_start is None:
+            headers, body_start = parse_header_block(self.buf, start, end, where, self.defects)
+        node.headers = headers
+        node.body_start, node.body_end = body_start, end
+        content_type = disposition = cte = content_id = None
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "content-type":
+                if content_type is None:
+                    content_type = value
+            elif lower == "content-disposition":
+                disposition = disposition if disposition is not None else value
+            elif lower == "content-transfer-encoding":
+                cte = cte if cte is not None else value
+            elif lower == "content-id":
+                content_id = content_id if content_id is not None else value
+        kind = default_type
+        if content_type is not None:
+            kind, node.params = parse_parameters(content_type, where, self.defects)
+            if not _CONTENT_TYPE.match(kind):
+                # RFC 2045 §5.2: an invalid Content-Type means text/plain; charset=us-ascii
+                self.defect(
+                    where,
+                    f"bad Content-Type {kind[:60]!r}; read as text/plain",
+                    DefectKind.CONTENT_TYPE,
+                )
+                kind = "text/plain"
+        node.content_type = kind
+        node.charset = (
+            node.param("charset") if kind.startswith("text/") or kind in _TEXT_LIKE else None
+        )
+        if node.charset is not None and not node.charset.strip():
+            node.charset = None
+        file_name = None
+        if disposition is not None:
+            disp, disp_params = parse_parameters(disposition, where, self.defects)
+            node.disposition = disp or None
+            for key, value in disp_params:
+                if key == "filename":
+                    file_name = value
+                    break
+        if file_name is None:
+            file_name = node.param("name")
+        if file_name is not None:
+            node.filename = self._clean_filename(file_name)
+        if content_id is not None:
+            ids = parse_msgids(content_id)
+            node.content_id = ids[0] if ids else None
+        node.cte = "".join(cte.split()).lower() if cte else ""
+        if kind.startswith("multipart/"):
+            boundary = node.param("boundary")
+            if not boundary:
+                self.defect(
+                    where,
+                    "multipart without boundary; read as text/plain",
+                    DefectKind.MIME_STRUCTURE,
+                )
+                node.content_type = "text/plain"
+            elif depth >= MAX_DEPTH:
+                self.defect(where, "MIME nesting too deep; rest kept raw", DefectKind.DEPTH)
+                node.opaque = True
+            else:
+                self._split(node, boundary.encode("utf-8", "replace"), depth)
+        return node
+
+    def _split(self, node: _Node, boundary: bytes, depth: int) -> None:
+        """Cut a multipart body at its delimiter lines (RFC 2046 §5.1.1)."""
+        buf = self.buf
+        start, end = node.body_start, node.body_end
+        delimiter = b"--" + boundary
+        spans: list[tuple[int, int]] = []
+        part_start = -1
+        closed = False
+        pos = start
+        while True:
+            idx = buf.find(delimiter, pos, end)
+            if idx < 0:
+                break
+            if idx != start and buf[idx - 1] != 0x0A:
+                pos = idx + 1
+                continue
+            nl = buf.find(b"\n", idx, end)
+            line_end = end if nl < 0 else nl
+            rest = buf[idx + len(delimiter) : line_end]
+            is_close = rest.startswith(b"--")
+            if (rest[2:] if is_close else rest).strip(b" \t"):
+                pos = idx + 1  # "--boundaryX": a longer boundary, not ours
+                continue
+            if part_start >= 0:
+                # RFC 2046 §5.1.1: the line break before the delimiter belongs to the delimiter
+                spans.append((part_start, max(part_start, idx - 1)))
+            if is_close:
+                closed = True
+                break
+            part_start = min(line_end + 1, end)
+            pos = line_end
+        if part_start < 0:
+            self.defect(
+                node.where,
+                "multipart boundary never found; read as text/plain",
+                DefectKind.MIME_STRUCTURE,
+            )
+            node.content_type = "text/plain"
+            node.charset = None
+            return
+        if not closed:
+            self.defect(
+                node.where, "closing boundary missing (truncated mail?)", DefectKind.MIME_STRUCTURE
+            )
+            spans.append((part_start, end))
+        default = "message/rfc822" if node.content_type == "multipart/digest" else "text/plain"
+        prefix = f"{node.path}." if node.path else ""
+        node.children = [
+            self.entity(
+                start=s, end=e, path=f"{prefix}{index}", depth=depth + 1, default_type=default
+            )
+            for index, (s, e) in enumerate(spans, start=1)
+        ]
+
+    def _clean_filename(self, name: str) -> str | None:
+        # A sender controls this string: keep only the last path component, no control characters.
+        name = _PATH_SEP.split(name)[-1]
+        if _CONTROL.search(name):
+            name = _CONTROL.sub("", name)
+        name = name.strip()
+        return None if name in ("", ".", "..") else name
+
+    # -- content -----------------------------------------------------------------------------
+
+    def payload(self, node: _Node) -> bytes:
+        """The transfer-decoded bytes of a leaf (RFC 2045 §6); cached."""
+        if node._payload is not None:
+            return node._payload
+        data = self.buf[node.body_start : node.body_end]
+        cte = node.cte
+        if cte in ("", "7bit", "8bit", "binary") or not data:
+            pass
+        elif cte == "base64":
+            data = self._base64(data, node.where)
+        elif cte == "quoted-printable":
+            if _QP_BAD.search(data) is not None:
+                self.defect(
+                    node.where,
+                    "invalid quoted-printable escape kept as is",
+                    DefectKind.TRANSFER_ENCODING,
+                )
+            data = binascii.a2b_qp(data)
+        elif cte in ("x-uuencode", "uuencode", "x-uue", "uue"):
+            data = self._uudecode(data, node.where)
+        else:
+            self.defect(
+                node.where,
+                f"unknown Content-Transfer-Encoding {cte[:40]!r}",
+                DefectKind.TRANSFER_ENCODING,
+            )
+        node._payload = data
+        return data
+
+    def _base64(self, data: bytes, where: str) -> bytes:
+        if data.translate(None, _B64_ALPHABET):
+            self.defect(where, "invalid characters in base64 skipped", DefectKind.TRANSFER_ENCODING)
+        try:
+            return binascii.a2b_base64(data)
+        except binascii.Error:
+            pass
+        cleaned = _B64_JUNK.sub(b"", data.split(b"=", 1)[0])
+        if len(cleaned) % 4 == 1:
+            cleaned = cleaned[:-1]
+        cleaned += b"=" * (-len(cleaned) % 4)
+        self.defect(
+            where, "truncated or badly padded base64 repaired", DefectKind.TRANSFER_ENCODING
+        )
+        try:
+            return binascii.a2b_base64(cleaned)
+        except binascii.Error:  # pragma: no cover - cleaned is valid base64 by construction
+            return b""
+
+    def _uudecode(self, data: bytes, where: str) -> bytes:
+        out: list[bytes] = []
+        lines = data.split(b"\n")
+        started = False
+        for line in lines:
+            if not started:
+                started = line.startswith(b"begin ")
+                continue
+            if line.strip() == b"end":
+                break
+            if not line.strip():
+                continue
+            try:
+                out.append(binascii.a2b_uu(line))
+            except binascii.Error:
+                self.defect(where, "bad uuencoded line skipped", DefectKind.TRANSFER_ENCODING)
+        return b"".join(out)
+
+    def text(self, node: _Node) -> str:
+        """The decoded text of a text-like leaf, line ends ``\\n``, without NUL; cached."""
+        if node._text is not None:
+            return node._text
+        data = self.payload(node)
+        charset = node.charset
+        if charset is None and node.content_type == "text/html" and not data.isascii():
+            found = _META_CHARSET.search(data, 0, 4096)
+            if found is not None and codec_for(found.group(1).decode("ascii")):
+                charset = found.group(1).decode("ascii")
+        text = decode_bytes(data, charset, node.where, self.defects, declared=charset is not None)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\x00" in text:
+            text = text.replace("\x00", "")
+        if node.content_type == "text/plain" and (node.param("format") or "").lower() == "flowed":
+            text = _unflow(text, (node.param("delsp") or "").lower() == "yes")
+        node._text = text
+        return text
+
+    # -- body and attachments ----------------------------------------------------------------
+
+    def select(self, node: _Node) -> tuple[list[tuple[bool, _Node]], list[_Node]]:
+        """(text pieces as (is_html, node), html nodes) of the body below ``node``; files found on
+        the way become attachments."""
+        kind = node.content_type
+        if node.opaque:
+            return [], []
+        children = node.children
+        if children is not None:
+            subtype = kind.partition("/")[2]
+            if not children:
+                return [], []
+            if subtype == "alternative":
+                results = [self.select(child) for child in children]
+                texts: list[tuple[bool, _Node]] = []
+                for texts_here, _ in reversed(results):
+                    if any(not is_html for is_html, _ in texts_here):
+                        texts = texts_here
+                        break
+                else:
+                    texts = next((t for t, _ in reversed(results) if t), [])
+                htmls = next((h for _, h in reversed(results) if h), [])
+                return texts, htmls
+            if subtype == "related":
+                start = node.param("start")
+                start_id = parse_msgids(start)[0] if start and parse_msgids(start) else None
+                root = next(
+                    (c for c in children if start_id and c.content_id == start_id), children[0]
+                )
+                result = self.select(root)
+                for child in children:
+                    if child is not root:
+                        self.attach_all(child, inline_default=True)
+                return result
+            if subtype in ("report", "signed"):
+                result = self.select(children[0])
+                for child in children[1:]:
+                    if subtype == "signed" and child.content_type in _SIGNATURES:
+                        continue
+                    self.attach_all(child)
+                return result
+            if subtype == "encrypted":
+                self.defect(
+                    node.where,
+                    f"encrypted content ({node.param('protocol') or 'no protocol'}) not decoded",
+                    DefectKind.ENCRYPTED,
+                )
+                for child in children:
+                    if child.content_type != "application/pgp-encrypted":
+                        self.attach_all(child)
+                return [], []
+            all_texts: list[tuple[bool, _Node]] = []
+            all_htmls: list[_Node] = []
+            for child in children:
+                texts_here, htmls_here = self.select(child)
+                all_texts.extend(texts_here)
+                all_htmls.extend(htmls_here)
+            return all_texts, all_htmls
+        if kind in ("text/plain", "text/html") and (
+            node.root or (node.disposition != "attachment" and node.filename is None)
+        ):
             if kind == "text/plain":
-                return 0
-            if kind.startswith("multipart/"):
-                return 1
-            if kind == "text/html":
-                return 2
-            return 3
+                return [(False, node)], []
+            return [(True, node)], [node]
+        self.attach_all(node)
+        return [], []
 
-        ordered = sorted(children, key=rank)
-        # the HTML alternative is still wanted for ``InboundMail.html``: handled in _leaf via html
-        return ordered
-
-    def _content_type(self, part: Message, where: str) -> str:
-        try:
-            value = part.get_content_type()
-        except Exception:
-            self.defects.append(MailDefect(where=where, what="malformed Content-Type"))
-            return "application/octet-stream"
-        if "/" not in value or " " in value:
-            self.defects.append(MailDefect(where=where, what=f"bad Content-Type {value!r}"))
-            return "text/plain"
-        return value
-
-    @staticmethod
-    def _params(part: Message) -> tuple[tuple[str, str], ...]:
-        out: list[tuple[str, str]] = []
-        try:
-            raw_params = part.get_params() or []
-        except Exception:
-            return ()
-        for key, value in raw_params[1:]:
-            if isinstance(value, tuple):
-                value = value[2] if len(value) == 3 else str(value)
-            out.append((str(key).lower(), str(value)))
-        return tuple(out)
-
-    def _leaf(
-        self, part: Message, path: str, content_type: str, params: tuple[tuple[str, str], ...],
-        in_body: bool,
-    ) -> None:
-        where = f"part:{path or 'root'}"
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower() or None
-        filename = _filename(part, where, self.defects)
-        charset = None
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            self.defects.append(MailDefect(where=where, what="malformed charset parameter"))
-        content_id_raw = part.get("Content-ID")
-        content_id = _msgids(str(content_id_raw))[0] if content_id_raw and _msgids(str(content_id_raw)) else None
-        payload = _payload(part, where, self.defects)
-        if content_type.startswith("message/") and not payload:
-            # compat32 parses message/rfc822 into one sub-message and delivery-status reports into
-            # one header block per sub-message: serialise them back to bytes.
-            inner = part.get_payload()
-            if isinstance(inner, list):
-                chunks: list[bytes] = []
-                for block in inner:
-                    if isinstance(block, Message):
-                        try:
-                            chunks.append(block.as_bytes(policy=compat32))
-                        except Exception:
-                            self.defects.append(MailDefect(where=where, what="unserialisable part"))
-                payload = b"".join(chunks) if content_type in _TEXT_LIKE else b"\n".join(chunks)
-        text: str | None = None
-        if content_type.startswith("text/") or content_type in _TEXT_LIKE:
-            text = decode_bytes(payload, charset, where, self.defects)
-        headers = tuple((k, str(v)) for k, v in part.items())
-        self.parts.append(
-            MailPart(path=path, content_type=content_type, params=params, disposition=disposition,
-                     filename=filename, charset=charset, content_id=content_id, payload=payload,
-                     text=text, headers=headers)
+    def attach_all(self, node: _Node, *, inline_default: bool = False) -> None:
+        """Every file at or below ``node`` becomes an attachment (no body is looked for)."""
+        if node.opaque:
+            return
+        if node.children is not None:
+            for child in node.children:
+                self.attach_all(child, inline_default=inline_default)
+            return
+        kind = node.content_type
+        if kind in _TEXT_LIKE:
+            return
+        if kind in _PKCS7_MIME:
+            smime = node.param("smime-type") or "unknown"
+            self.defect(
+                node.where,
+                f"S/MIME content ({smime}) not decoded; kept as attachment",
+                DefectKind.ENCRYPTED,
+            )
+        payload = self.payload(node)
+        if not payload:
+            return
+        inline = node.disposition == "inline" or (
+            node.disposition is None and (inline_default or node.content_id is not None)
         )
-        is_body = (
-            in_body and disposition != "attachment" and filename is None
-            and content_type in ("text/plain", "text/html")
-        )
-        if is_body and text is not None:
-            (self.text_parts if content_type == "text/plain" else self.html_parts).append(text)
-            return
-        if content_type in ("text/plain", "text/html") and disposition != "attachment" and filename is None:
-            # an alternative we did not choose as body (e.g. the HTML of multipart/alternative)
-            if content_type == "text/html" and text is not None and not self.html_parts:
-                self.html_parts.append(text)
-            return
-        if content_type in _TEXT_LIKE or not payload:
-            return
         self.attachments.append(
-            Attachment(filename=filename, declared_type=content_type, sniffed_type=sniff(payload),
-                       size=len(payload), sha256=hashlib.sha256(payload).hexdigest(), payload=payload,
-                       content_id=content_id, inline=disposition == "inline", part_path=path)
+            Attachment(
+                filename=node.filename,
+                declared_type=kind,
+                sniffed_type=sniff(payload),
+                size=len(payload),
+                sha256=hashlib.sha256(payload).hexdigest(),
+                payload=payload,
+                content_id=node.content_id,
+                inline=inline,
+                part_path=node.path,
+            )
         )
+
+    def flatten(self, root: _Node, root_headers: tuple[tuple[str, str], ...]) -> list[MailPart]:
+        """Every entity in document order (pre-order), as :class:`MailPart` values."""
+        out: list[MailPart] = []
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            headers = (
+                root_headers
+                if node is root
+                else tuple(
+                    (name, decode_words(value, node.where, self.defects).strip())
+                    for name, value in node.headers
+                )
+            )
+            if node.children is not None:
+                out.append(
+                    MailPart(
+                        path=node.path,
+                        content_type=node.content_type,
+                        params=tuple(node.params),
+                        disposition=node.disposition,
+                        headers=headers,
+                    )
+                )
+                stack.extend(reversed(node.children))
+                continue
+            kind = node.content_type
+            payload = b"" if node.opaque else self.payload(node)
+            text = (
+                self.text(node)
+                if (kind.startswith("text/") or kind in _TEXT_LIKE) and not node.opaque
+                else None
+            )
+            out.append(
+                MailPart(
+                    path=node.path,
+                    content_type=kind,
+                    params=tuple(node.params),
+                    disposition=node.disposition,
+                    filename=node.filename,
+                    charset=node.charset,
+                    content_id=node.content_id,
+                    payload=payload,
+                    text=text,
+                    headers=headers,
+                )
+            )
+        return out
+
+
+def _unflow(text: str, delsp: bool) -> str:
+    """Join the soft line breaks of ``format=flowed`` text (RFC 3676 §4.2)."""
+    out: list[str] = []
+    held: str | None = None
+    held_depth = 0
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]  # RFC 3676 §4.4 space-stuffing
+        flowed = content.endswith(" ") and content != "-- "
+        if flowed and delsp:
+            content = content[:-1]
+        if held is not None and held_depth != depth:
+            out.append((">" * held_depth + " " if held_depth else "") + held)
+            held = None
+        held = content if held is None else held + content
+        held_depth = depth
+        if not flowed:
+            out.append((">" * depth + " " if depth else "") + held)
+            held = None
+    if held is not None:
+        out.append((">" * held_depth + " " if held_depth else "") + held)
+    return "\n".join(out)
+
+
+def _first(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
 
 
 def parse_mail(raw: bytes) -> InboundMail:
-    """Parse one mail. Never raises: malformed input is repaired and recorded in ``defects``."""
-    defects: list[MailDefect] = []
+    """Parse one mail. Never raises on malformed mail: it is repaired and recorded in ``defects``.
+
+    Raises :class:`TypeError` only when ``raw`` is not bytes-like (a programming error).
+    """
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise TypeError(f"parse_mail expects bytes, not {type(raw).__name__}")
     raw = bytes(raw)
+    try:
+        return _parse(raw)
+    except Exception as exc:  # a bug must not stop an import: report it as a defect
+        return InboundMail(
+            raw=raw,
+            headers=(),
+            message_id=None,
+            defects=(
+                MailDefect(
+                    where="mail",
+                    what=f"internal parser error: {type(exc).__name__}: {exc}",
+                    kind=DefectKind.OTHER,
+                ),
+            ),
+        )
+
+
+def _parse(raw: bytes) -> InboundMail:
+    defects: list[MailDefect] = []
+    buf = raw
     if not raw.strip():
-        defects.append(MailDefect(where="mail", what="empty message"))
-    try:
-        message = message_from_bytes(raw, policy=compat32)
-    except Exception as exc:  # pragma: no cover - the feed parser is tolerant
-        defects.append(MailDefect(where="mail", what=f"unparseable: {exc}"))
-        message = Message()
-    headers: list[tuple[str, str]] = []
-    for key, value in message.items():
-        name = _fix_8bit(str(key), "header", defects).strip()
-        headers.append((name, decode_words(str(value), f"header:{name}", defects)))
+        defects.append(MailDefect(where="mail", what="empty message", kind=DefectKind.EMPTY))
+    if b"\r" in buf:
+        buf = buf.replace(b"\r\n", b"\n")
+        if b"\r" in buf:
+            defects.append(
+                MailDefect(
+                    where="mail",
+                    what="bare CR line ends read as line breaks",
+                    kind=DefectKind.LINE_ENDS,
+                )
+            )
+            buf = buf.replace(b"\r", b"\n")
+    if b"\x00" in buf:
+        defects.append(
+            MailDefect(where="mail", what="NUL bytes (removed from text)", kind=DefectKind.NUL)
+        )
+    parser = _Parser(buf, defects)
+    headers, body_start = parse_header_block(buf, 0, len(buf), "header", defects)
+    root = parser.entity(
+        start=0,
+        end=len(buf),
+        path="",
+        depth=0,
+        default_type="text/plain",
+        headers=headers,
+        body_start=body_start,
+    )
+    root.root = True
 
-    def raw_all(name: str) -> list[str]:
-        return [str(v) for v in (message.get_all(name) or [])]
+    # -- headers ---------------------------------------------------------------------------
+    decoded: list[tuple[str, str]] = []
+    lists: dict[str, list[str]] = {}
+    for name, value in headers:
+        lower = name.lower()
+        where = f"header:{name}"
+        if lower in ("from", "to", "cc", "bcc", "reply-to", "sender", "references"):
+            lists.setdefault(lower, []).append(value)
+        decoded.append((name, decode_words(value, where, defects).strip()))
 
-    def first(name: str) -> str | None:
-        values = raw_all(name)
-        return values[0] if values else None
+    def addresses(lower: str, name: str) -> tuple[Address, ...]:
+        found: list[Address] = []
+        for value in lists.get(lower, ()):
+            found.extend(parse_address_list(value, defects, f"header:{name}"))
+        return tuple(found)
 
-    walker = _Walker(defects)
-    try:
-        walker.walk(message)
-    except RecursionError:  # pragma: no cover - the walker is iterative
-        defects.append(MailDefect(where="mail", what="MIME tree too deep"))
-    message_ids = _msgids(first("Message-ID"))
+    message_id_value = _first(headers, "message-id")
+    message_ids = parse_msgids(message_id_value)
     if not message_ids:
-        defects.append(MailDefect(where="header:Message-ID", what="missing or empty Message-ID"))
-    text = "\n\n".join(t.strip("\n") for t in walker.text_parts if t.strip())
-    html = "\n".join(walker.html_parts) if walker.html_parts else None
-    text_from_html = False
-    if not text.strip() and html:
+        what = (
+            "missing Message-ID" if message_id_value is None else "empty or unreadable Message-ID"
+        )
+        kind = DefectKind.MISSING_HEADER if message_id_value is None else DefectKind.MESSAGE_ID
+        defects.append(MailDefect(where="header:Message-ID", what=what, kind=kind))
+    in_reply_to_value = _first(headers, "in-reply-to")
+    in_reply_to = parse_msgids(in_reply_to_value)
+    if in_reply_to_value is not None and in_reply_to_value.strip() and not in_reply_to:
+        defects.append(
+            MailDefect(where="header:In-Reply-To", what="no message id", kind=DefectKind.MESSAGE_ID)
+        )
+    references = tuple(mid for value in lists.get("references", ()) for mid in parse_msgids(value))
+    date_value = _first(headers, "date")
+    date = parse_date(date_value, defects) if date_value is not None else None
+    subject_value = _first(headers, "subject")
+    subject = (
+        decode_words(subject_value, "header:Subject", defects).strip() if subject_value else ""
+    )
+    from_ = addresses("from", "From")
+    if raw.strip():
+        if "from" not in lists:
+            defects.append(
+                MailDefect(where="header:From", what="missing From", kind=DefectKind.MISSING_HEADER)
+            )
+        if date_value is None:
+            defects.append(
+                MailDefect(where="header:Date", what="missing Date", kind=DefectKind.MISSING_HEADER)
+            )
+    sender = addresses("sender", "Sender")
+    return_path = _first(headers, "return-path")
+
+    # -- body --------------------------------------------------------------------------------
+    pieces, html_nodes = parser.select(root)
+    decoded_headers = tuple(decoded)
+    parts = parser.flatten(root, decoded_headers)
+    texts: list[str] = []
+    from_plain = False
+    converted: dict[int, str] = {}
+    for is_html, node in pieces:
+        if is_html:
+            piece = converted.get(id(node))
+            if piece is None:
+                piece = converted[id(node)] = html_to_text(parser.text(node))
+        else:
+            piece = parser.text(node).strip("\n")
+        if piece.strip():
+            texts.append(piece)
+            from_plain = from_plain or not is_html
+    html = "\n".join(parser.text(node) for node in html_nodes) if html_nodes else None
+    text = "\n\n".join(texts)
+    text_from_html = bool(texts) and not from_plain
+    if not text.strip() and html is not None:
         text = html_to_text(html)
-        text_from_html = True
-    sender = _addresses(raw_all("Sender"), "header:Sender", defects)
-    return_path = first("Return-Path")
-    try:
-        content_type = message.get_content_type()
-    except Exception:
-        content_type = "text/plain"
+        text_from_html = bool(text)
+    body = buf[body_start:].rstrip(b"\n")
     return InboundMail(
         raw=raw,
-        headers=tuple(headers),
+        headers=decoded_headers,
         message_id=message_ids[0] if message_ids else None,
-        in_reply_to=_msgids(first("In-Reply-To")),
-        references=tuple(mid for v in raw_all("References") for mid in _msgids(v)),
-        subject=decode_words(first("Subject") or "", "header:Subject", defects),
-        date=_date(first("Date"), defects),
-        from_=_addresses(raw_all("From"), "header:From", defects),
+        in_reply_to=in_reply_to,
+        references=references,
+        subject=subject,
+        date=date,
+        from_=from_,
         sender=sender[0] if sender else None,
-        reply_to=_addresses(raw_all("Reply-To"), "header:Reply-To", defects),
-        to=_addresses(raw_all("To"), "header:To", defects),
-        cc=_addresses(raw_all("Cc"), "header:Cc", defects),
-        bcc=_addresses(raw_all("Bcc"), "header:Bcc", defects),
+        reply_to=addresses("reply-to", "Reply-To"),
+        to=addresses("to", "To"),
+        cc=addresses("cc", "Cc"),
+        bcc=addresses("bcc", "Bcc"),
         return_path=return_path.strip() if return_path is not None else None,
-        content_type=content_type,
-        text=text.replace("\r\n", "\n").replace("\r", "\n"),
+        content_type=root.content_type,
+        text=text,
         html=html,
         text_from_html=text_from_html,
-        attachments=tuple(walker.attachments),
-        parts=tuple(walker.parts),
-        body_digest=_body_digest(raw),
+        attachments=tuple(parser.attachments),
+        parts=tuple(parts),
+        body_digest=hashlib.sha256(body).hexdigest(),
         defects=tuple(defects),
     )

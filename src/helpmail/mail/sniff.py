@@ -70,6 +70,15 @@ def sniff(data: bytes) -> str | None:
 
 #: Raster image types that are safe to keep: they carry no script (SVG does, so it is not here).
 SAFE_IMAGE_TYPES: frozenset[str] = frozenset(
-    {"image/png", "image/jpeg", "image/gif", "image/bmp", "image/tiff", "image/webp", "image/heic",
-     "image/avif", "image/vnd.microsoft.icon"}
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/bmp",
+        "image/tiff",
+        "image/webp",
+        "image/heic",
+        "image/avif",
+        "image/vnd.microsoft.icon",
+    }
 )
