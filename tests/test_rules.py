@@ -354,7 +354,7 @@ def test_toml_loads_evaluates_and_round_trips() -> None:
         ),
         (
             R0
-            + 'when = { any = [{ not = { field = "subject", op = "matches", value = "(x+)+" }}] }\n',
+            + 'when = { any = [{ not = { field = "subject", op = "matches", value = "(x+)+"}}] }\n',
             "rules['r'].when.any[0].not.value",
             "nested",
         ),

@@ -1,0 +1,604 @@
+"""The IMAP mail source (imapclient): batched, UID-based, crash-safe, with IDLE.
+
+The rules this module keeps:
+
+* **UIDs, never sequence numbers.** Messages are searched and fetched by UID (RFC 3501 §2.3.1.1)
+  and named by (mailbox, folder, UIDVALIDITY, UID) in :class:`~helpmail.ports.MessageRef`.
+  osTicket's sequence-number fetcher skips every other message (#6979); UIDs cannot shift.
+* **Batched reads.** One ``UID FETCH`` of sizes, flags and dates per 1,000 messages, then
+  ``BODY.PEEK[]`` (which does not set ``\\Seen``, RFC 3501 §6.4.5) for up to ``batch_size``
+  messages per round trip, instead of one round trip per message.
+* **Commit, then flag.** Nothing is changed on the server while reading. :meth:`ImapSource.apply`
+  is called by the service only after the store has committed the import; a crash in between
+  leaves the message in place and the rerun finds it already imported.
+* **UIDVALIDITY.** When the server reports another UIDVALIDITY the folder is read again from the
+  start and the new value is reported in every ``MessageRef``; :meth:`ImapSource.apply` refuses to
+  act on a ref whose UIDVALIDITY is no longer the folder's (its UID may name another message now).
+* **Oversized mail** (``max_message_size``) is not downloaded: it is listed in
+  :attr:`ImapSource.skipped` with its reason, logged, and the watermark moves past it, so it is not
+  retried on every run.
+* **Errors** from imapclient, imaplib, ``ssl`` and sockets become :class:`SourceError`. Dropped
+  connections are re-opened with exponential backoff and the scan resumes after the last message
+  handled. Credentials never appear in logs, reprs or error messages.
+* **IDLE** (RFC 2177) for near-real-time pickup, re-issued well within 29 minutes, with a polling
+  fallback; imapclient reports a dead connection during IDLE only as an early empty answer (or a
+  ``BYE``), and both are treated as a lost connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+import imapclient
+from imapclient import exceptions as imap_errors
+
+from helpmail.errors import SourceError
+from helpmail.ports import (
+    Clock,
+    MailboxAction,
+    MailboxActionKind,
+    MessageRef,
+    SourceMessage,
+    SystemClock,
+)
+from helpmail.scanner.settings import MailboxSettings, OAuth2Auth, PasswordAuth, Security
+from helpmail.scanner.state import (
+    CheckRecord,
+    FolderState,
+    InMemoryScanState,
+    ScanState,
+    advance,
+    backoff_delays,
+    batches,
+    plan_folder_scan,
+)
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+log = logging.getLogger("helpmail.imap")
+
+T = TypeVar("T")
+
+#: UIDs per metadata FETCH (keeps the command line well under Dovecot's 64 KiB limit)
+META_CHUNK = 1000
+#: longest single IDLE before it is re-issued (RFC 2177 §3: clients re-issue at least every 29 min)
+MAX_IDLE = 25 * 60.0
+SEEN = b"\\Seen"
+DELETED = b"\\Deleted"
+
+
+@attrs.frozen(kw_only=True)
+class SkippedMessage:
+    """A message the scanner did not download, with the reason (``too big``)."""
+
+    ref: MessageRef
+    size: int
+    reason: str
+
+
+class _Dropped(Exception):
+    """Internal: the connection broke; reconnect and resume."""
+
+
+class _Resync(Exception):
+    """Internal: UIDVALIDITY changed while scanning; restart the folder."""
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether ``error`` means "the connection broke" (retry) rather than "this cannot work"."""
+    if isinstance(error, ssl.SSLCertVerificationError | imap_errors.LoginError):
+        return False
+    return isinstance(error, imap_errors.IMAPClientAbortError | OSError | EOFError | socket.timeout)
+
+
+@attrs.define
+class ScanStats:
+    """Counters of the last :meth:`ImapSource.messages` run."""
+
+    fetched: int = 0
+    fetch_round_trips: int = 0
+    skipped: int = 0
+    reconnects: int = 0
+
+
+class ImapSource:
+    """A :class:`helpmail.ports.MailSource` reading the folders of one IMAP mailbox.
+
+    ``state`` keeps folder watermarks and check times between runs (in memory by default; use
+    :class:`helpmail.adapters.sqlite_scanner.SQLiteScanState` to keep them in a file).
+    ``connect_attempts`` bounds the reconnects per operation, with delays from
+    ``backoff_delays(backoff_initial)``; ``sleep`` and ``clock`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        settings: MailboxSettings,
+        *,
+        state: ScanState | None = None,
+        clock: Clock | None = None,
+        connect_attempts: int = 5,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.state: ScanState = state if state is not None else InMemoryScanState()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.connect_attempts = max(1, connect_attempts)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        self._client: Any = None
+        self._selected: str | None = None
+        self._uidvalidity: dict[str, int] = {}
+        self._progress: dict[str, FolderState] = {}
+        self.skipped: list[SkippedMessage] = []
+        self.resyncs: list[str] = []
+        self.stats = ScanStats()
+
+    # --- identity ---------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """``imap://user@host:port`` (stable; used in message keys)."""
+        return self.settings.source_name
+
+    def __repr__(self) -> str:
+        return f"ImapSource({self.settings.describe()!r})"
+
+    def last_successful_check(self) -> CheckRecord | None:
+        """When this mailbox was last scanned completely without error."""
+        return self.state.last_successful_check(self.name)
+
+    # --- errors -----------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        """Remove the credentials from ``text`` (server messages may echo what they got)."""
+        auth = self.settings.auth
+        secrets: list[str] = []
+        if isinstance(auth, PasswordAuth):
+            secrets.append(auth.password.reveal().decode("utf-8", "replace"))
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _error(self, doing: str, error: BaseException) -> SourceError:
+        where = f"{self.settings.name} ({self.settings.host}:{self.settings.port})"
+        if isinstance(error, ssl.SSLCertVerificationError):
+            detail = error.verify_message or str(error)
+            text = f"{where}: TLS certificate not accepted while {doing}: {detail}"
+        elif isinstance(error, imap_errors.LoginError):
+            text = f"{where}: login as {self.settings.user!r} failed: {_text(error)}"
+        else:
+            text = f"{where}: {doing} failed: {type(error).__name__}: {_text(error)}"
+        return SourceError(self._scrub(text))
+
+    def _call(self, doing: str, operation: Callable[[], T]) -> T:
+        """Run one IMAP operation; a broken connection raises ``_Dropped``, anything else
+        a :class:`SourceError`."""
+        try:
+            return operation()
+        except (_Dropped, _Resync, SourceError):
+            raise
+        except Exception as error:
+            if _transient(error):
+                log.warning("%s: connection lost while %s: %s", self.name, doing, _text(error))
+                raise _Dropped(self._scrub(f"{doing}: {_text(error)}")) from None
+            raise self._error(doing, error) from None
+
+    # --- connection -------------------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        cafile = str(self.settings.ca_file) if self.settings.ca_file else None
+        try:
+            context = ssl.create_default_context(cafile=cafile)
+        except (OSError, ssl.SSLError) as error:
+            raise SourceError(
+                f"{self.settings.name}: cannot load CA file {cafile}: {_text(error)}"
+            ) from None
+        if not self.settings.verify_certificate:
+            log.warning("%s: TLS certificate verification is turned OFF", self.name)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _open(self) -> Any:
+        settings = self.settings
+        secure = settings.security is not Security.PLAIN
+        context = self._ssl_context() if secure else None
+        client = imapclient.IMAPClient(
+            settings.host,
+            port=settings.port,
+            ssl=settings.security is Security.TLS,
+            ssl_context=context,
+            timeout=settings.timeout,
+        )
+        try:
+            if settings.security is Security.STARTTLS:
+                # RFC 3501 §6.2.1; a server without STARTTLS makes this fail: no silent
+                # fallback to plaintext (django-helpdesk's bug, prior-art §1b).
+                client.starttls(context)
+            auth = settings.auth
+            if isinstance(auth, OAuth2Auth):
+                client.oauth2_login(auth.user, auth.token_provider())
+            else:
+                client.login(auth.user, auth.password.reveal().decode("utf-8"))
+            client.normalise_times = False
+        except BaseException:
+            _quietly_close(client)
+            raise
+        return client
+
+    def _connection(self) -> Any:
+        """The open connection, (re)connecting with backoff when there is none."""
+        if self._client is not None:
+            return self._client
+        delays = backoff_delays(self.backoff_initial, maximum=self.backoff_max)
+        last: BaseException | None = None
+        for attempt in range(self.connect_attempts):
+            if attempt:
+                delay = next(delays)
+                log.info("%s: reconnecting in %.1f s (attempt %d)", self.name, delay, attempt + 1)
+                self._sleep(delay)
+            try:
+                self._client = self._open()
+            except Exception as error:
+                if not _transient(error):
+                    raise self._error("connecting", error) from None
+                last = error
+                continue
+            self._selected = None
+            return self._client
+        assert last is not None
+        raise self._error(f"connecting ({self.connect_attempts} attempts)", last)
+
+    def _drop(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            _quietly_close(client)
+
+    def close(self) -> None:
+        """Log out and close the connection."""
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:
+                _quietly_close(client)
+
+    def __enter__(self) -> ImapSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _select(self, folder: str) -> int:
+        client = self._connection()
+        info = self._call(f"selecting {folder!r}", lambda: client.select_folder(folder))
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        self._uidvalidity[folder] = uidvalidity
+        self._selected = folder
+        return uidvalidity
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def messages(self) -> Iterator[SourceMessage]:
+        """Every new message of every folder, oldest (lowest UID) first, streamed in batches.
+
+        A complete pass records a successful check in the scan state; a failure records the error
+        and raises :class:`SourceError`.
+        """
+        self.stats = ScanStats()
+        self.skipped = []
+        try:
+            for folder in self.settings.folders:
+                yield from self._scan_with_retry(folder)
+        except SourceError as error:
+            self.state.record_check(
+                self.name,
+                CheckRecord(
+                    at=self.clock.now(),
+                    ok=False,
+                    error=str(error),
+                    messages=self.stats.fetched,
+                    skipped=self.stats.skipped,
+                ),
+            )
+            raise
+        self.state.record_check(
+            self.name,
+            CheckRecord(
+                at=self.clock.now(), messages=self.stats.fetched, skipped=self.stats.skipped
+            ),
+        )
+
+    def _scan_with_retry(self, folder: str) -> Iterator[SourceMessage]:
+        drops = 0
+        while True:
+            try:
+                yield from self._scan_folder(folder)
+                return
+            except _Dropped as error:
+                self._drop()
+                drops += 1
+                self.stats.reconnects += 1
+                if drops >= self.connect_attempts:
+                    raise SourceError(
+                        f"{self.settings.name}: connection kept dropping while reading "
+                        f"{folder!r}: {error}"
+                    ) from None
+            except _Resync:
+                continue
+
+    def _folder_state(self, folder: str) -> FolderState | None:
+        if folder in self._progress:
+            return self._progress[folder]
+        return self.state.folder_state(self.name, folder)
+
+    def _save(self, folder: str) -> None:
+        progress = self._progress.get(folder)
+        if progress is not None:
+            self.state.save_folder_state(self.name, folder, progress)
+
+    def _handled(self, folder: str, uidvalidity: int | None, uid: int) -> None:
+        if uidvalidity is None or self._uidvalidity.get(folder, uidvalidity) != uidvalidity:
+            return
+        self._progress[folder] = advance(self._progress.get(folder), uidvalidity, uid)
+
+    def _scan_folder(self, folder: str) -> Iterator[SourceMessage]:
+        uidvalidity = self._select(folder)
+        client = self._client
+        scan = plan_folder_scan(self._folder_state(folder), uidvalidity, self.settings.scan_mode)
+        if scan.resync:
+            log.warning("%s/%s: %s", self.name, folder, scan.reason)
+            self.resyncs.append(f"{folder}: {scan.reason}")
+        if folder not in self._progress or scan.resync:
+            self._progress[folder] = FolderState(
+                uidvalidity=uidvalidity, last_uid=scan.first_uid - 1
+            )
+        criteria = scan.search_criteria()
+        uids = scan.wanted(self._call("searching", lambda: client.search(criteria)))
+        for start in range(0, len(uids), META_CHUNK):
+            chunk = uids[start : start + META_CHUNK]
+            meta = self._call("fetching sizes", partial(client.fetch, chunk, [b"RFC822.SIZE"]))
+            self.stats.fetch_round_trips += 1
+            take: list[int] = []
+            sizes: dict[int, int] = {}
+            for uid in chunk:
+                item = meta.get(uid)
+                if item is None:  # expunged meanwhile
+                    continue
+                size = int(item.get(b"RFC822.SIZE", 0))
+                sizes[uid] = size
+                if size > self.settings.max_message_size:
+                    self._skip(folder, uidvalidity, uid, size)
+                    continue
+                take.append(uid)
+            for batch in batches(take, sizes, self.settings.batch_size, self.settings.batch_bytes):
+                yield from self._fetch_batch(folder, uidvalidity, batch)
+                self._save(folder)
+        self._save(folder)
+
+    def _skip(self, folder: str, uidvalidity: int, uid: int, size: int) -> None:
+        ref = MessageRef(source=self.name, folder=folder, uid=str(uid), uidvalidity=uidvalidity)
+        reason = (
+            f"too big: {size} bytes is over max_message_size "
+            f"{self.settings.max_message_size}; not downloaded, not retried"
+        )
+        log.warning("%s: skipped %s: %s", self.name, ref, reason)
+        self.skipped.append(SkippedMessage(ref=ref, size=size, reason=reason))
+        self.stats.skipped += 1
+        self._handled(folder, uidvalidity, uid)
+
+    def _fetch_batch(
+        self, folder: str, uidvalidity: int, batch: Sequence[int]
+    ) -> Iterator[SourceMessage]:
+        # apply() may have selected another folder in between, or the connection was re-opened
+        if (self._selected != folder or self._client is None) and self._select(
+            folder
+        ) != uidvalidity:
+            raise _Resync
+        client = self._client
+        data = self._call(
+            f"fetching {len(batch)} messages",
+            lambda: client.fetch(
+                list(batch), [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"]
+            ),
+        )
+        self.stats.fetch_round_trips += 1
+        for uid in batch:
+            item = data.get(uid)
+            if item is None:  # expunged by someone else meanwhile
+                self._handled(folder, uidvalidity, uid)
+                continue
+            raw = bytes(item.get(b"BODY[]") or b"")
+            internal: dt.datetime | None = item.get(b"INTERNALDATE")
+            message = SourceMessage(
+                ref=MessageRef(
+                    source=self.name, folder=folder, uid=str(uid), uidvalidity=uidvalidity
+                ),
+                raw=raw,
+                flags=frozenset(_flag(f) for f in item.get(b"FLAGS", ())),
+                internal_date=internal,
+                size=int(item.get(b"RFC822.SIZE", len(raw))),
+            )
+            self.stats.fetched += 1
+            yield message
+            # the consumer asked for the next message: it is done with this one
+            self._handled(folder, uidvalidity, uid)
+
+    # --- acting -----------------------------------------------------------------------------
+
+    def apply(self, ref: MessageRef, actions: tuple[MailboxAction, ...]) -> None:
+        """Carry out ``actions`` on one message; call only after the store committed its import.
+
+        MOVE uses the MOVE extension (RFC 6851) when the server has it, else COPY + ``\\Deleted``
+        + ``UID EXPUNGE`` (RFC 4315; plain EXPUNGE without UIDPLUS). A missing target folder is
+        created (``[TRYCREATE]``, RFC 3501 §6.4.7). If the folder's UIDVALIDITY is no longer the
+        ref's, nothing is done: the UID may name another message now.
+        """
+        if ref.source != self.name:
+            raise SourceError(f"{ref} does not belong to {self.name}")
+        uid = int(ref.uid)
+        effective = tuple(a for a in actions if a.kind is not MailboxActionKind.LEAVE)
+        for attempt in range(self.connect_attempts):
+            try:
+                if effective:
+                    self._apply(ref, uid, effective)
+                break
+            except _Dropped as error:
+                self._drop()
+                if attempt + 1 >= self.connect_attempts:
+                    raise SourceError(
+                        f"{self.settings.name}: could not apply actions to {ref}: {error}"
+                    ) from None
+        self._handled(ref.folder, ref.uidvalidity, uid)
+
+    def _apply(self, ref: MessageRef, uid: int, actions: tuple[MailboxAction, ...]) -> None:
+        folder = ref.folder
+        client = self._connection()
+        if self._selected != folder:
+            self._select(folder)
+        current = self._uidvalidity.get(folder)
+        if ref.uidvalidity is not None and current != ref.uidvalidity:
+            log.warning(
+                "%s: not applying %s to %s: UIDVALIDITY is now %s",
+                self.name,
+                [a.kind.value for a in actions],
+                ref,
+                current,
+            )
+            return
+        for action in actions:
+            kind = action.kind
+            if kind is MailboxActionKind.MARK_SEEN:
+                self._call("setting \\Seen", lambda: client.add_flags([uid], [SEEN], silent=True))
+            elif kind is MailboxActionKind.DELETE:
+                self._delete(client, uid)
+                return
+            elif kind is MailboxActionKind.MOVE:
+                assert action.folder is not None
+                self._move(client, uid, action.folder)
+                return
+
+    def _delete(self, client: Any, uid: int) -> None:
+        self._call("setting \\Deleted", lambda: client.add_flags([uid], [DELETED], silent=True))
+        if client.has_capability("UIDPLUS"):
+            self._call("expunging", lambda: client.uid_expunge([uid]))
+        else:
+            self._call("expunging", client.expunge)
+
+    def _move(self, client: Any, uid: int, target: str) -> None:
+        def attempt() -> None:
+            if client.has_capability("MOVE"):
+                self._call(f"moving to {target!r}", lambda: client.move([uid], target))
+            else:
+                self._call(f"copying to {target!r}", lambda: client.copy([uid], target))
+                self._delete(client, uid)
+
+        try:
+            attempt()
+        except SourceError as error:
+            if "TRYCREATE" not in str(error).upper():
+                raise
+            log.info("%s: creating folder %r", self.name, target)
+            self._call(f"creating {target!r}", lambda: client.create_folder(target))
+            attempt()
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    def wait_for_changes(self, timeout: float) -> bool:
+        """Block until the first folder changes (IDLE) or ``timeout`` seconds pass.
+
+        Returns ``True`` when something arrived (or the connection was lost and re-opened, so a
+        scan should look), ``False`` on a quiet time-out. Without IDLE (settings or server) it
+        sleeps ``timeout`` and returns ``True`` (polling).
+        """
+        timeout = min(timeout, MAX_IDLE)
+        try:
+            client = self._connection()
+            if not (self.settings.idle and client.has_capability("IDLE")):
+                self._sleep(timeout)
+                return True
+            return self._idle(self.settings.folders[0], timeout)
+        except _Dropped:
+            self._drop()
+            self._connection()
+            return True
+
+    def _idle(self, folder: str, timeout: float) -> bool:
+        if self._selected != folder:
+            self._select(folder)
+        client = self._client
+        self._call("starting IDLE", client.idle)
+        deadline = time.monotonic() + timeout
+        changed = False
+        dead = False
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                started = time.monotonic()
+                responses = self._call("waiting in IDLE", partial(client.idle_check, remaining))
+                waited = time.monotonic() - started
+                if any(_is_bye(r) for r in responses):
+                    dead = True
+                    break
+                if not responses:
+                    # imapclient returns [] immediately after EOF instead of raising
+                    # (mail-servers notes, pitfall 8): early and empty means the server is gone.
+                    if waited + 0.25 < remaining:
+                        dead = True
+                        break
+                    continue
+                if any(_is_change(r) for r in responses):
+                    changed = True
+                    break
+        finally:
+            if not dead:
+                try:
+                    self._call("ending IDLE", client.idle_done)
+                except _Dropped:
+                    dead = True
+        if dead:
+            log.warning("%s: connection lost during IDLE; reconnecting", self.name)
+            raise _Dropped("connection lost during IDLE")
+        return changed
+
+
+_CHANGES = {b"EXISTS", b"RECENT", b"EXPUNGE", b"FETCH"}
+
+
+def _is_change(response: object) -> bool:
+    return isinstance(response, tuple) and len(response) >= 2 and response[1] in _CHANGES
+
+
+def _is_bye(response: object) -> bool:
+    return isinstance(response, tuple) and bool(response) and response[0] == b"BYE"
+
+
+def _flag(flag: object) -> str:
+    return flag.decode("ascii", "replace") if isinstance(flag, bytes) else str(flag)
+
+
+def _text(error: BaseException) -> str:
+    parts = []
+    for arg in error.args:
+        parts.append(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg))
+    return "; ".join(parts) or type(error).__name__
+
+
+def _quietly_close(client: Any) -> None:
+    with contextlib.suppress(Exception):
+        client.shutdown()
