@@ -9,11 +9,17 @@ only through these ports. Every shipped adapter is one implementation; a host ap
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
+
+from helpmail.errors import StoreError
+from helpmail.tickets.events import AttachmentRef, Channel, Origin, TicketSnapshot
+
+if TYPE_CHECKING:
+    from helpmail.tickets.importing import CommitResult, ImportCommit
 
 
 class Clock(Protocol):
@@ -104,4 +110,233 @@ class MailSource(Protocol):
 
     def close(self) -> None:
         """Release connections and locks."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# The ticket store: what the import needs to read (facts) and the one write per message (commit).
+
+
+class AlreadyImported(StoreError):
+    """:meth:`TicketStore.commit` found the message's position already recorded.
+
+    Another process (or an earlier run that crashed after its commit) imported it first; the
+    service treats it as "skipped: already imported", never as an error.
+    """
+
+
+@attrs.frozen(kw_only=True)
+class ImportKey:
+    """What identifies one imported message (DESIGN.md "Idempotent import").
+
+    ``ref`` is its position in the source (source, folder, UIDVALIDITY, UID or file key); a
+    position is imported at most once. ``message_id`` (``None`` when the mail has none) and
+    ``content_digest`` (SHA-256 over From, Date, Subject and the body digest, see
+    :func:`helpmail.tickets.importing.content_digest`) identify the *mail*, so copies of one mail
+    delivered to two support addresses (two positions) are recognised as one.
+    """
+
+    ref: MessageRef
+    message_id: str | None
+    content_digest: str
+
+
+@attrs.frozen(kw_only=True)
+class ImportRecord:
+    """A recorded import: the key, what became of the message, the ticket it went to."""
+
+    key: ImportKey
+    outcome: str
+    ticket_id: str | None = None
+    at: dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class TicketRecord:
+    """A ticket as the store holds it (what the import reads and the summaries print).
+
+    ``reporter`` is the contact id the ticket is filed under, ``reporter_address`` the address the
+    ticket was opened from; ``participants`` the address keys that belong to the ticket (reporter,
+    Cc'd people, anyone who wrote a follow-up). ``reported_at`` is the arrival time of the mail
+    that opened it.
+    """
+
+    id: str
+    number: str
+    title: str
+    status: str
+    reporter: str | None = None
+    reporter_address: str | None = None
+    created_by: str | None = None
+    reported_at: dt.datetime
+    queue: str | None = None
+    manager: str | None = None
+    assignee: str | None = None
+    origin: Origin = Origin.CUSTOMER
+    support_address: str | None = None
+    participants: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()
+
+    def snapshot(self) -> TicketSnapshot:
+        """The ticket as an event snapshot (:class:`helpmail.tickets.events.TicketSnapshot`)."""
+        return TicketSnapshot(
+            id=self.id,
+            number=self.number,
+            title=self.title,
+            status=self.status,
+            queue=self.queue,
+            reporter=self.reporter,
+            reporter_address=self.reporter_address,
+            manager=self.manager,
+            assignee=self.assignee,
+            support_address=self.support_address,
+            channel=Channel.MAIL,
+            origin=self.origin,
+            created_by_mail_import=True,
+        )
+
+
+class MessageKind(StrEnum):
+    """What a stored message (an article of a ticket) is."""
+
+    REQUEST = "request"
+    """The mail that opened the ticket (its text is the request text)."""
+    FOLLOW_UP = "follow_up"
+    BOUNCE = "bounce"
+    OUTBOUND = "outbound"
+    """A mail the desk sent (recorded so replies can be threaded and de-quoted against it)."""
+
+
+@attrs.frozen(kw_only=True)
+class MessageRecord:
+    """One message of a ticket: the request, a follow-up, a bounce, or an outbound mail."""
+
+    id: str
+    ticket_id: str
+    kind: MessageKind
+    message_id: str | None
+    sender: str | None
+    at: dt.datetime
+    author: str | None = None
+    """Contact id of the writer (the reporter, the informant of a follow-up)."""
+    text: str = ""
+    reply_method: str | None = None
+    origin: Origin = Origin.CUSTOMER
+    attachments: tuple[AttachmentRef, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class HistoryRecord:
+    """One line of a ticket's history (``"created from mail import"``)."""
+
+    ticket_id: str
+    at: dt.datetime
+    actor: str | None
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class QuarantineRecord:
+    """A message that could not be processed: its raw bytes, key and error, kept for an operator.
+
+    ``key.message_id`` / ``key.content_digest`` may be empty when the mail could not be parsed.
+    The position is recorded so a rerun skips it (never retried forever); reprocess it with
+    :meth:`helpmail.service.Desk.reprocess_quarantined`.
+    """
+
+    id: str
+    key: ImportKey
+    raw: bytes = attrs.field(repr=False)
+    error: str
+    at: dt.datetime
+
+
+class TicketStore(Protocol):
+    """Where tickets, their messages and the import bookkeeping live.
+
+    Reads answer the pipeline's questions (the *facts*); :meth:`commit` is the one write per
+    imported message and must be atomic: the ticket change, its history, the attachments and the
+    import key are stored together or not at all. See ``docs/ports.md`` and run
+    :mod:`helpmail.testing.store_conformance` against an implementation.
+    """
+
+    # -- facts for the pipeline ------------------------------------------------------------
+    def find_import(self, ref: MessageRef) -> ImportRecord | None:
+        """The import recorded for this source position, if any."""
+        ...
+
+    def find_same_mail(self, message_id: str | None, content_digest: str) -> ImportRecord | None:
+        """The first import of the same mail: same Message-ID (or both none) and same digest."""
+        ...
+
+    def find_quarantined(self, ref: MessageRef) -> QuarantineRecord | None:
+        """The quarantine entry for this source position, if any."""
+        ...
+
+    def get_ticket(self, ticket_id: str) -> TicketRecord | None:
+        """The ticket with this id."""
+        ...
+
+    def find_ticket_by_number(self, number: str) -> TicketRecord | None:
+        """The ticket with this human number (as in the subject tag)."""
+        ...
+
+    def find_messages(self, message_ids: Sequence[str]) -> Mapping[str, MessageRecord]:
+        """Stored messages (inbound or outbound) by Message-ID; unknown ids are left out."""
+        ...
+
+    def find_contact(self, address_key: str) -> str | None:
+        """The id of the contact that owns this address key (:attr:`helpmail.Address.key`)."""
+        ...
+
+    # -- writes ----------------------------------------------------------------------------
+    def commit(self, commit: ImportCommit) -> CommitResult:
+        """Store one message's outcome and its import key in ONE transaction.
+
+        Raises :class:`AlreadyImported` when ``commit.key.ref`` is already recorded (nothing is
+        written then). Other failures raise :class:`helpmail.errors.StoreError` and write nothing.
+        """
+        ...
+
+    def quarantine(self, key: ImportKey, raw: bytes, error: str, at: dt.datetime) -> str:
+        """Put a message in the quarantine (replacing an entry for the same position); its id."""
+        ...
+
+    def record_outbound(
+        self, *, ticket_id: str, message_id: str, at: dt.datetime, text: str, recipient: str | None
+    ) -> None:
+        """Remember a mail the desk sent, so replies to it thread and de-quote against it."""
+        ...
+
+    # -- reading back ----------------------------------------------------------------------
+    def tickets(self) -> Sequence[TicketRecord]:
+        """All tickets, oldest first."""
+        ...
+
+    def messages_of(self, ticket_id: str) -> Sequence[MessageRecord]:
+        """The messages of a ticket in the order they were stored."""
+        ...
+
+    def history_of(self, ticket_id: str) -> Sequence[HistoryRecord]:
+        """The history of a ticket, oldest first."""
+        ...
+
+    def quarantined(self) -> Sequence[QuarantineRecord]:
+        """Everything in the quarantine, oldest first."""
+        ...
+
+    def get_quarantined(self, quarantine_id: str) -> QuarantineRecord | None:
+        """One quarantine entry."""
+        ...
+
+    def imports(self) -> Sequence[ImportRecord]:
+        """Every recorded import, in order."""
+        ...
+
+    def blob(self, sha256: str) -> bytes | None:
+        """A kept attachment's bytes by SHA-256 (content addressed)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store (close the database)."""
         ...

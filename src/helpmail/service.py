@@ -1,0 +1,455 @@
+"""The service: the one place that runs the inbound pipeline against the ports.
+
+:class:`Desk` reads messages from a :class:`~helpmail.ports.MailSource`, runs the pure pipeline
+(:mod:`helpmail.pipeline`) with facts from a :class:`~helpmail.ports.TicketStore`, commits each
+message's outcome in one store transaction, and only then applies the mailbox actions (mark seen,
+move, delete) to the source. That order is what makes the import crash-safe and idempotent
+(DESIGN.md "Idempotent import"): a crash before the commit leaves the message unimported and in
+place; a crash after it leaves a recorded key, so the rerun skips the message and redoes only its
+mailbox actions.
+
+A message the pipeline cannot process is put in the store's quarantine with its error, left in
+the mailbox, and skipped by later runs (never lost, never retried forever);
+:meth:`Desk.reprocess_quarantined` retries it on request. Store failures are not the message's
+fault: they stop the import with :class:`~helpmail.errors.StoreError`.
+
+``explain`` runs the same pipeline on one raw mail and touches no store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import attrs
+
+from helpmail.errors import HelpmailError, SourceError, StoreError
+from helpmail.mail import parse_mail
+from helpmail.pipeline import (
+    Classify,
+    ExtractReply,
+    Facts,
+    Lookups,
+    Outcome,
+    ParseBounce,
+    RulesHook,
+    TraceStep,
+    analyse,
+    decide,
+    position_outcome,
+    quarantine_outcome,
+)
+from helpmail.ports import (
+    AlreadyImported,
+    Clock,
+    ImportKey,
+    MailSource,
+    MessageRecord,
+    MessageRef,
+    SourceMessage,
+    SystemClock,
+    TicketRecord,
+    TicketStore,
+)
+from helpmail.tickets.events import TicketEvent
+from helpmail.tickets.importing import OutcomeKind, events_for, raw_digest
+from helpmail.tickets.settings import ImportSettings
+
+__all__ = [
+    "Desk",
+    "ImportReport",
+    "MessageResult",
+    "Progress",
+    "explain",
+    "gather_facts",
+]
+
+
+@attrs.frozen(kw_only=True)
+class MessageResult:
+    """What became of one message: one line of an :class:`ImportReport`.
+
+    ``ticket_number``/``ticket_id`` name the ticket created or updated (or the duplicate's
+    ticket); ``events`` are the ticket events the commit caused; ``error`` the quarantine reason;
+    ``action_error`` a failure applying the mailbox actions (the import itself is committed and the
+    next run redoes them).
+    """
+
+    ref: MessageRef
+    kind: OutcomeKind
+    subject: str = ""
+    ticket_id: str | None = None
+    ticket_number: str | None = None
+    detail: str = ""
+    error: str | None = None
+    action_error: str | None = None
+    events: tuple[TicketEvent, ...] = ()
+    outcome: Outcome | None = attrs.field(default=None, repr=False, eq=False)
+
+    def line(self) -> str:
+        """One readable line for summaries (``created ticket 12: 'Printer broken'``)."""
+        ticket = f" {self.ticket_number}" if self.ticket_number else ""
+        subject = f" {self.subject!r}" if self.subject else ""
+        text = {
+            OutcomeKind.CREATED: f"created ticket{ticket}:{subject}",
+            OutcomeKind.FOLLOW_UP: f"follow-up on ticket{ticket}:{subject}",
+            OutcomeKind.BOUNCE_ATTACHED: f"bounce attached to ticket{ticket}:{subject}",
+            OutcomeKind.DUPLICATE: f"duplicate (ticket{ticket or ' none'}):{subject}",
+            OutcomeKind.ALREADY_IMPORTED: f"skipped, already imported:{subject}",
+            OutcomeKind.DROPPED: f"dropped:{subject}",
+            OutcomeKind.QUARANTINED: f"quarantined:{subject} ({self.error})",
+            OutcomeKind.SKIPPED_QUARANTINED: "skipped, in quarantine",
+        }[self.kind]
+        if self.detail and self.kind in (OutcomeKind.DROPPED, OutcomeKind.DUPLICATE):
+            text += f" — {self.detail}"
+        return text
+
+
+@attrs.define
+class ImportReport:
+    """Per-message results of one import run, with counts by outcome."""
+
+    results: list[MessageResult] = attrs.field(factory=list)
+
+    @property
+    def counts(self) -> dict[OutcomeKind, int]:
+        """Messages per outcome (every :class:`OutcomeKind`, zero included)."""
+        found = Counter(r.kind for r in self.results)
+        return {kind: found.get(kind, 0) for kind in OutcomeKind}
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    def summary(self) -> str:
+        """``60 messages: 40 created, 15 follow-up, ...`` (zero counts left out)."""
+        parts = [f"{n} {kind.value.replace('_', ' ')}" for kind, n in self.counts.items() if n]
+        return f"{self.total} messages: " + (", ".join(parts) if parts else "nothing to do")
+
+
+class Progress(Protocol):
+    """Called after every message: how many are done, and the result of the last one."""
+
+    def __call__(self, done: int, result: MessageResult) -> None: ...
+
+
+def gather_facts(
+    store: TicketStore | None,
+    lookups: Lookups,
+    *,
+    check_position: bool = False,
+) -> Facts:
+    """Ask ``store`` the pipeline's questions (all read-only); empty facts without a store."""
+    if store is None:
+        return Facts()
+    tickets: dict[str, TicketRecord] = {}
+    by_number: dict[str, TicketRecord] = {}
+
+    def keep(ticket: TicketRecord | None) -> None:
+        if ticket is not None:
+            tickets[ticket.id] = ticket
+            by_number[ticket.number] = ticket
+
+    for ticket_key in lookups.ticket_keys:
+        keep(store.get_ticket(ticket_key) or store.find_ticket_by_number(ticket_key))
+    for number in lookups.ticket_numbers:
+        keep(store.find_ticket_by_number(number))
+    messages: dict[str, MessageRecord] = {}
+    if lookups.message_ids:
+        messages = dict(store.find_messages(lookups.message_ids))
+        for message in messages.values():
+            if message.ticket_id not in tickets:
+                keep(store.get_ticket(message.ticket_id))
+    key = lookups.key
+    return Facts(
+        already_imported=store.find_import(key.ref) if check_position else None,
+        same_mail=store.find_same_mail(key.message_id, key.content_digest),
+        tickets=tickets,
+        by_number=by_number,
+        messages=messages,
+        sender_contact=store.find_contact(lookups.sender_key) if lookups.sender_key else None,
+    )
+
+
+def _error_text(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
+
+
+def explain(
+    raw: bytes,
+    *,
+    settings: ImportSettings | None = None,
+    store: TicketStore | None = None,
+    now: dt.datetime | None = None,
+    classify: Classify | None = None,
+    parse_bounce: ParseBounce | None = None,
+    extract_reply: ExtractReply | None = None,
+    rules: RulesHook | None = None,
+) -> Outcome:
+    """The pipeline's decision for one raw mail, with its trace; writes nothing anywhere.
+
+    With ``store`` the facts come from it (only read methods are called), else they are empty:
+    every mail then looks new. Never raises for a malformed mail; an internal failure becomes a
+    ``quarantined`` outcome with the error.
+    """
+    settings = settings or ImportSettings()
+    now = now or dt.datetime.now(dt.UTC)
+    digest = raw_digest(raw)
+    ref = MessageRef(source="explain", folder="", uid=digest[:16])
+    try:
+        mail = parse_mail(raw)
+        analysis = analyse(mail, settings, ref=ref, classify=classify, parse_bounce=parse_bounce)
+        facts = gather_facts(store, analysis.lookups)
+        return decide(analysis, facts, settings, now, extract_reply=extract_reply, rules=rules)
+    except StoreError:
+        raise
+    except Exception as error:
+        key = ImportKey(ref=ref, message_id=None, content_digest=digest)
+        return quarantine_outcome(key, _error_text(error))
+
+
+class Desk:
+    """The inbound side of a helpdesk: mail sources in, tickets in a store out.
+
+    ``store`` is any :class:`~helpmail.ports.TicketStore` (:class:`helpmail.adapters.SqliteStore`
+    is the embedded default), ``settings`` the desk's :class:`ImportSettings`, ``clock`` where
+    "now" comes from. ``classify``, ``parse_bounce``, ``extract_reply`` replace the pipeline steps
+    (defaults: :mod:`helpmail.bounces`, :mod:`helpmail.replies`); ``rules`` is the scanner rules
+    hook (``RuleInput -> Evaluation``, e.g. ``RuleSet.evaluate``); ``on_events`` receives the
+    ticket events of every commit (for notifications), after the commit.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: TicketStore,
+        settings: ImportSettings | None = None,
+        clock: Clock | None = None,
+        classify: Classify | None = None,
+        parse_bounce: ParseBounce | None = None,
+        extract_reply: ExtractReply | None = None,
+        rules: RulesHook | None = None,
+        on_events: Callable[[tuple[TicketEvent, ...]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or ImportSettings()
+        self.clock: Clock = clock or SystemClock()
+        self.classify = classify
+        self.parse_bounce = parse_bounce
+        self.extract_reply = extract_reply
+        self.rules = rules
+        self.on_events = on_events
+
+    # -- importing ---------------------------------------------------------------------------
+    def import_from(
+        self,
+        source: MailSource,
+        *,
+        progress: Progress | None = None,
+        limit: int | None = None,
+    ) -> ImportReport:
+        """Import every message of ``source`` (streamed), one commit per message.
+
+        Mailbox actions are applied to each message right after its commit. Stops early after
+        ``limit`` messages. Raises :class:`StoreError` when the store fails and
+        :class:`SourceError` when the source does; everything done so far stays committed.
+        """
+        report = ImportReport()
+        for message in source.messages():
+            result = self.process_one(message, source=source)
+            report.results.append(result)
+            if progress is not None:
+                progress(len(report.results), result)
+            if limit is not None and len(report.results) >= limit:
+                break
+        return report
+
+    def process_one(
+        self,
+        message: SourceMessage,
+        *,
+        source: MailSource | None = None,
+        release_quarantine: str | None = None,
+    ) -> MessageResult:
+        """Process one message: skip, quarantine, or commit it; then apply its mailbox actions.
+
+        ``source`` receives the mailbox actions (none are applied without it).
+        """
+        settings = self.settings
+        ref = message.ref
+        if release_quarantine is None:
+            early = position_outcome(
+                ref,
+                imported=self.store.find_import(ref),
+                quarantined=self.store.find_quarantined(ref),
+                settings=settings,
+            )
+            if early is not None:
+                result = self._result(ref, early, subject="")
+                return self._apply(source, ref, early, result)
+        now = self.clock.now()
+        outcome, subject = self._decide(message, now, release_quarantine)
+        if outcome.kind is OutcomeKind.QUARANTINED:
+            key = outcome.key or ImportKey(
+                ref=ref, message_id=None, content_digest=raw_digest(message.raw)
+            )
+            self.store.quarantine(key, message.raw, outcome.error or "unknown error", now)
+            return self._result(ref, outcome, subject=subject)
+        assert outcome.commit is not None
+        try:
+            committed = self.store.commit(outcome.commit)
+        except AlreadyImported:
+            # Another process committed this position first: the same as a rerun.
+            skipped = attrs.evolve(
+                outcome,
+                kind=OutcomeKind.ALREADY_IMPORTED,
+                commit=None,
+                trace=(
+                    *outcome.trace,
+                    TraceStep(step="commit", decision="already imported", detail="by another run"),
+                ),
+            )
+            return self._apply(source, ref, skipped, self._result(ref, skipped, subject=subject))
+        events = events_for(outcome.commit, committed)
+        ticket = committed.ticket
+        result = attrs.evolve(
+            self._result(ref, outcome, subject=subject),
+            ticket_id=ticket.id if ticket else outcome.commit.ticket_id,
+            ticket_number=ticket.number if ticket else self._number(outcome.commit.ticket_id),
+            events=events,
+        )
+        if events and self.on_events is not None:
+            self.on_events(events)
+        return self._apply(source, ref, outcome, result)
+
+    def process_raw(
+        self,
+        raw: bytes,
+        *,
+        ref: MessageRef | None = None,
+        arrival: dt.datetime | None = None,
+    ) -> MessageResult:
+        """Import one raw mail (e.g. piped from an MTA); ``ref`` defaults to its digest."""
+        ref = ref or MessageRef(source="raw", folder="", uid=raw_digest(raw))
+        return self.process_one(
+            SourceMessage(ref=ref, raw=raw, internal_date=arrival, size=len(raw))
+        )
+
+    def reprocess_quarantined(self, ids: Iterable[str] | None = None) -> ImportReport:
+        """Run quarantined messages through the pipeline again (after a fix or a config change).
+
+        A message that now succeeds is committed and removed from the quarantine in the same
+        transaction; one that fails again stays, with the new error. No mailbox actions are
+        applied (the source is not at hand): the next import run skips the message as imported
+        and applies them then.
+        """
+        wanted = set(ids) if ids is not None else None
+        report = ImportReport()
+        for entry in list(self.store.quarantined()):
+            if wanted is not None and entry.id not in wanted:
+                continue
+            message = SourceMessage(ref=entry.key.ref, raw=entry.raw, size=len(entry.raw))
+            report.results.append(self.process_one(message, release_quarantine=entry.id))
+        return report
+
+    def explain(self, raw: bytes, *, use_store: bool = True) -> Outcome:
+        """The decision for one raw mail with this desk's settings (facts read from the store
+        unless ``use_store`` is false); nothing is written."""
+        return explain(
+            raw,
+            settings=self.settings,
+            store=self.store if use_store else None,
+            now=self.clock.now(),
+            classify=self.classify,
+            parse_bounce=self.parse_bounce,
+            extract_reply=self.extract_reply,
+            rules=self.rules,
+        )
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _decide(
+        self, message: SourceMessage, now: dt.datetime, release: str | None
+    ) -> tuple[Outcome, str]:
+        settings = self.settings
+        raw = message.raw
+        if len(raw) > settings.max_message_size:
+            key = ImportKey(ref=message.ref, message_id=None, content_digest=raw_digest(raw))
+            error = (
+                f"message of {len(raw)} bytes exceeds max_message_size {settings.max_message_size}"
+            )
+            return quarantine_outcome(key, error), ""
+        subject = ""
+        try:
+            mail = parse_mail(raw)
+            subject = mail.subject
+            analysis = analyse(
+                mail,
+                settings,
+                ref=message.ref,
+                classify=self.classify,
+                parse_bounce=self.parse_bounce,
+            )
+            facts = gather_facts(self.store, analysis.lookups)
+            outcome = decide(
+                analysis,
+                facts,
+                settings,
+                now,
+                arrival=message.internal_date,
+                extract_reply=self.extract_reply,
+                rules=self.rules,
+                release_quarantine=release,
+            )
+        except HelpmailError as error:
+            if isinstance(error, StoreError | SourceError):
+                raise
+            return self._quarantine(message, error), subject
+        except Exception as error:
+            return self._quarantine(message, error), subject
+        return outcome, subject
+
+    @staticmethod
+    def _quarantine(message: SourceMessage, error: BaseException) -> Outcome:
+        key = ImportKey(ref=message.ref, message_id=None, content_digest=raw_digest(message.raw))
+        return quarantine_outcome(key, _error_text(error))
+
+    def _number(self, ticket_id: str | None) -> str | None:
+        if ticket_id is None:
+            return None
+        ticket = self.store.get_ticket(ticket_id)
+        return ticket.number if ticket is not None else None
+
+    def _result(self, ref: MessageRef, outcome: Outcome, *, subject: str) -> MessageResult:
+        last = outcome.trace[-1] if outcome.trace else None
+        ticket_id = outcome.ticket.id if outcome.ticket is not None else None
+        number = outcome.ticket.number if outcome.ticket is not None else None
+        if ticket_id is None and outcome.commit is not None:
+            ticket_id = outcome.commit.ticket_id
+        return MessageResult(
+            ref=ref,
+            kind=outcome.kind,
+            subject=subject,
+            ticket_id=ticket_id,
+            ticket_number=number,
+            detail=last.detail if last is not None else "",
+            error=outcome.error,
+            outcome=outcome,
+        )
+
+    @staticmethod
+    def _apply(
+        source: MailSource | None, ref: MessageRef, outcome: Outcome, result: MessageResult
+    ) -> MessageResult:
+        actions = outcome.mailbox_actions
+        if source is None or not actions or outcome.kind is OutcomeKind.QUARANTINED:
+            return result
+        try:
+            source.apply(ref, actions)
+        except HelpmailError as error:
+            return attrs.evolve(result, action_error=str(error))
+        return result
