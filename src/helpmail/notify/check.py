@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -39,6 +39,9 @@ from helpmail.notify.settings import (
 )
 from helpmail.templates import PARTS, SHIPPED_LANGUAGES, TemplateRenderer
 from helpmail.tickets import events as ev
+
+if TYPE_CHECKING:
+    from helpmail.config import Config
 
 
 class Severity(StrEnum):
@@ -245,3 +248,21 @@ def check_notify_settings(
         *_table_findings(settings, directory),
         *_template_findings(settings, directory, templates),
     ]
+
+
+def check_config(config: Config) -> list[Finding]:
+    """The notification findings for a whole parsed configuration (``helpmail check``).
+
+    Uses the ``notify`` section when it is registered in :data:`helpmail.config.SECTIONS`; a
+    configuration without one gets the defaults checked against an empty directory.
+    """
+    from helpmail.notify.settings import NotifyConfig
+
+    section = config.section("notify")
+    if not isinstance(section, NotifyConfig):
+        section = NotifyConfig(settings=NotifySettings(), directory=StaticDirectory())
+    settings = section.settings_with(config)
+    renderer = TemplateRenderer(
+        template_dir=section.template_dir, default_language=settings.default_language
+    )
+    return check_notify_settings(settings, section.directory, renderer)

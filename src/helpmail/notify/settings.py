@@ -13,13 +13,16 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from helpmail.errors import ConfigError
 from helpmail.notify.ports import Person, Queue, StaticDirectory
 from helpmail.tickets import events as ev
+
+if TYPE_CHECKING:
+    from helpmail.config import Config
 
 
 class Role(StrEnum):
@@ -206,6 +209,22 @@ class NotifyConfig:
     settings: NotifySettings
     directory: StaticDirectory
     template_dir: str | None = None
+    given: frozenset[str] = frozenset()
+    """The keys the section set (the rest may come from ``[desk]`` and ``[import]``)."""
+
+    def settings_with(self, config: Config) -> NotifySettings:
+        """The settings completed from the whole configuration: Message-ID domain and signing key
+        from ``[desk]`` (domain, first signing key), the language from ``[desk] language`` and the
+        subject tag from ``[import] ticket_tag`` unless ``[notify]`` sets them."""
+        changes: dict[str, Any] = {"message_id_domain": config.desk.domain}
+        if config.desk.signing_keys:
+            changes["signing_key"] = config.desk.signing_keys[0].reveal()
+        if "default_language" not in self.given:
+            changes["default_language"] = config.desk.language
+        if "subject_tag" not in self.given:
+            tag = config.import_.ticket_tag  # a TicketTagFormat (or its template string)
+            changes["subject_tag"] = str(getattr(tag, "template", tag))
+        return attrs.evolve(self.settings, **changes)
 
 
 # --- config parsing ----------------------------------------------------------------------------
@@ -378,8 +397,16 @@ def parse_notify_config(value: object, key: str = "notify") -> NotifyConfig:
         _parse_people(data.get("people", {}), f"{key}.people"),
         _parse_queues(data.get("queues", {}), f"{key}.queues"),
     )
+    template_dir = _opt_str(data.get("templates"), f"{key}.templates")
+    if template_dir is not None:
+        from pathlib import Path
+
+        from helpmail.config import current_context
+
+        template_dir = str(current_context().base_dir / Path(template_dir))
     return NotifyConfig(
         settings=NotifySettings(**kw),
         directory=directory,
-        template_dir=_opt_str(data.get("templates"), f"{key}.templates"),
+        template_dir=template_dir,
+        given=frozenset(data),
     )
