@@ -95,14 +95,18 @@ def parse_header_block(
             )
             break  # the body starts at this line
         if name is not None:
-            fields.append((name, _join(chunks, where, defects)))
+            fields.append((name, _join(chunks, _field_where(where, name), defects)))
         name = match.group(1).decode("ascii")
         chunks = [buf[match.end() : line_end]]
         pos = next_pos
         first = False
     if name is not None:
-        fields.append((name, _join(chunks, where, defects)))
+        fields.append((name, _join(chunks, _field_where(where, name), defects)))
     return fields, pos
+
+
+def _field_where(where: str, name: str) -> str:
+    return f"header:{name}" if where == "header" else f"{where} header:{name}"
 
 
 def _join(chunks: list[bytes], where: str, defects: list[MailDefect]) -> str:

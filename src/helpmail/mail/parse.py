@@ -77,6 +77,7 @@ _EMBEDDED_MAIL = frozenset({"message/rfc822", "message/global"})
 _CONTENT_TYPE = re.compile(r"[a-z0-9!#$%&'*+.^_`{|}~-]+/[a-z0-9!#$%&'*+.^_`{|}~-]+\Z")
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\n\t "
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_B64_PADDING = re.compile(rb"=[= \t\n]*")
 _QP_BAD = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\n|\Z))")
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I
@@ -321,17 +322,25 @@ class _Parser:
     def _base64(self, data: bytes, where: str) -> bytes:
         if data.translate(None, _B64_ALPHABET):
             self.defect(where, "invalid characters in base64 skipped", DefectKind.TRANSFER_ENCODING)
+        pad = data.find(b"=")
+        if pad >= 0 and data[pad:].strip(b"= \t\n"):
+            # Padding in the middle: several encoded chunks glued together. binascii stops at
+            # the first padding, so decode chunk by chunk.
+            self.defect(where, "base64 data after padding decoded too", DefectKind.TRANSFER_ENCODING)
+            return b"".join(self._base64_chunk(chunk) for chunk in _B64_PADDING.split(data))
         try:
             return binascii.a2b_base64(data)
         except binascii.Error:
             pass
-        cleaned = _B64_JUNK.sub(b"", data.split(b"=", 1)[0])
+        self.defect(where, "truncated or badly padded base64 repaired", DefectKind.TRANSFER_ENCODING)
+        return self._base64_chunk(data)
+
+    @staticmethod
+    def _base64_chunk(data: bytes) -> bytes:
+        cleaned = _B64_JUNK.sub(b"", data)
         if len(cleaned) % 4 == 1:
             cleaned = cleaned[:-1]
         cleaned += b"=" * (-len(cleaned) % 4)
-        self.defect(
-            where, "truncated or badly padded base64 repaired", DefectKind.TRANSFER_ENCODING
-        )
         try:
             return binascii.a2b_base64(cleaned)
         except binascii.Error:  # pragma: no cover - cleaned is valid base64 by construction
@@ -655,10 +664,7 @@ def _parse(raw: bytes) -> InboundMail:
     references = tuple(mid for value in lists.get("references", ()) for mid in parse_msgids(value))
     date_value = _first(headers, "date")
     date = parse_date(date_value, defects) if date_value is not None else None
-    subject_value = _first(headers, "subject")
-    subject = (
-        decode_words(subject_value, "header:Subject", defects).strip() if subject_value else ""
-    )
+    subject = _first(decoded, "subject") or ""
     from_ = addresses("from", "From")
     if raw.strip():
         if "from" not in lists:
@@ -718,5 +724,5 @@ def _parse(raw: bytes) -> InboundMail:
         attachments=tuple(parser.attachments),
         parts=tuple(parts),
         body_digest=hashlib.sha256(body).hexdigest(),
-        defects=tuple(defects),
+        defects=tuple(dict.fromkeys(defects)),  # the same defect found twice is listed once
     )
