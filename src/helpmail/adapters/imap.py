@@ -265,6 +265,7 @@ class ImapSource:
     def _drop(self) -> None:
         client, self._client, self._selected = self._client, None, None
         if client is not None:
+            self.stats.reconnects += 1
             _quietly_close(client)
 
     def close(self) -> None:
@@ -331,7 +332,6 @@ class ImapSource:
             except _Dropped as error:
                 self._drop()
                 drops += 1
-                self.stats.reconnects += 1
                 if drops >= self.connect_attempts:
                     raise SourceError(
                         f"{self.settings.name}: connection kept dropping while reading "

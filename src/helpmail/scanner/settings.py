@@ -105,8 +105,8 @@ class MailboxSettings:
     name: str
     host: str
     auth: Auth
-    port: int = attrs.field()
     security: Security = Security.TLS
+    port: int = attrs.field()
     allow_plaintext: bool = False
     verify_certificate: bool = True
     ca_file: Path | None = None

@@ -1,0 +1,443 @@
+"""The IMAP source against a real Dovecot: TLS, scan modes, actions, UIDVALIDITY, IDLE, drops.
+
+One Dovecot serves the whole module (``dovecot`` fixture in ``tests/dovecot.py``); every test uses
+its own ``t-*`` user and so its own empty mailbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sqlite3
+import ssl
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import imapclient
+import pytest
+
+from dovecot import PASSWORD, Dovecot, dovecot, message
+from helpmail.adapters.imap import ImapSource
+from helpmail.adapters.sqlite_scanner import SQLiteScanState
+from helpmail.config import Secret
+from helpmail.errors import SourceError
+from helpmail.ports import MailboxAction, MailboxActionKind, MailSource, MessageRef
+from helpmail.scanner import InMemoryScanState, MailboxSettings, PasswordAuth, ScanMode, Security
+
+__all__ = ["dovecot"]  # the fixture, imported from tests/dovecot.py
+
+pytestmark = pytest.mark.dovecot
+
+SEEN = MailboxAction(kind=MailboxActionKind.MARK_SEEN)
+LEAVE = MailboxAction(kind=MailboxActionKind.LEAVE)
+
+
+def settings(server: Dovecot, user: str, **kw: Any) -> MailboxSettings:
+    values: dict[str, Any] = {
+        "name": "support",
+        "host": server.host,
+        "port": server.imaps_port,
+        "ca_file": server.ca_file,
+        "auth": PasswordAuth(user=user, password=Secret(origin="test", value=PASSWORD.encode())),
+        "timeout": 10.0,
+    }
+    values.update(kw)
+    if values.get("security") in (Security.STARTTLS, Security.PLAIN) and "port" not in kw:
+        values["port"] = server.imap_port
+    return MailboxSettings(**values)
+
+
+def source(server: Dovecot, user: str, **kw: Any) -> ImapSource:
+    options = {k: kw.pop(k) for k in ("state", "connect_attempts", "sleep") if k in kw}
+    return ImapSource(settings(server, user, **kw), backoff_initial=0.2, **options)
+
+
+def look(server: Dovecot, user: str, folder: str = "INBOX") -> dict[int, set[bytes]]:
+    """UID -> flags of every message in ``folder``, read with a separate client."""
+    context = ssl.create_default_context(cafile=str(server.ca_file))
+    with imapclient.IMAPClient(server.host, port=server.imaps_port, ssl_context=context) as c:
+        c.login(user, PASSWORD)
+        c.select_folder(folder, readonly=True)
+        found = c.fetch(c.search(["ALL"]), ["FLAGS"])
+        return {uid: set(data[b"FLAGS"]) - {b"\\Recent"} for uid, data in found.items()}
+
+
+def subjects(src: ImapSource, actions: tuple[MailboxAction, ...] = (LEAVE,)) -> list[str]:
+    out = []
+    for m in src.messages():
+        out.append(m.raw.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode())
+        src.apply(m.ref, actions)
+    return out
+
+
+# --- connecting -----------------------------------------------------------------------------------
+
+
+def test_implicit_tls_with_verified_ca(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    with source(dovecot, user) as src:
+        assert isinstance(src, MailSource)
+        got = list(src.messages())
+    assert [m.ref.uid for m in got] == ["1", "2"]
+    assert got[0].raw.startswith(b"From: alice@example.org\r\n")
+    assert got[0].internal_date is not None
+    assert got[0].internal_date.tzinfo is not None
+    assert got[0].size == len(got[0].raw)
+    assert got[0].ref.uidvalidity is not None
+
+
+def test_starttls_with_verified_ca(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1)])
+    with source(dovecot, user, security=Security.STARTTLS) as src:
+        assert len(list(src.messages())) == 1
+        assert src._client._imap.sock.version().startswith("TLS")
+
+
+@pytest.mark.parametrize("security", [Security.TLS, Security.STARTTLS])
+def test_wrong_ca_is_refused(dovecot: Dovecot, security: Security) -> None:
+    user = dovecot.new_user()
+    src = source(dovecot, user, security=security, ca_file=dovecot.wrong_ca_file)
+    with pytest.raises(SourceError, match="certificate not accepted"):
+        list(src.messages())
+    assert src.state.last_check(src.name) is not None
+    assert src.state.last_successful_check(src.name) is None
+
+
+def test_wrong_host_name_is_refused(dovecot: Dovecot) -> None:
+    # "127.1" reaches 127.0.0.1 but is not a name in the certificate (SAN: localhost, 127.0.0.x)
+    src = source(dovecot, dovecot.new_user(), host="127.1")
+    with pytest.raises(SourceError, match=r"certificate not accepted.*(mismatch|match)"):
+        list(src.messages())
+
+
+def test_credentials_never_in_errors_reprs_or_logs(
+    dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "Wr0ng-Secret-Passw0rd"
+    caplog.set_level(logging.DEBUG)
+    auth = PasswordAuth(
+        user=dovecot.new_user(), password=Secret(origin="test", value=secret.encode())
+    )
+    src = source(dovecot, auth.user, auth=auth)
+    with pytest.raises(SourceError) as info:
+        list(src.messages())
+    assert "login as" in str(info.value)
+    check = src.state.last_check(src.name)
+    for text in (str(info.value), repr(src), repr(src.settings), caplog.text, repr(check)):
+        assert secret not in text
+
+
+# --- scan modes -----------------------------------------------------------------------------------
+
+
+def test_all_mode_imports_mail_read_by_another_client(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    dovecot.inject(user, [message(3)], seen=True)  # read in another client before the scan
+    with source(dovecot, user) as src:
+        assert subjects(src) == ["message 1", "message 2", "message 3"]
+    # unseen mode: the classic behaviour, documented in docs/scanner.md, skips it
+    with source(dovecot, user, scan_mode=ScanMode.UNSEEN) as src:
+        assert subjects(src) == ["message 1", "message 2"]
+
+
+def test_watermark_reads_only_new_messages_and_survives_restart_of_the_scanner(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    state = SQLiteScanState(tmp_path / "scan.db")
+    with source(dovecot, user, state=state) as src:
+        assert subjects(src) == ["message 1", "message 2"]
+        assert subjects(src) == []
+    dovecot.inject(user, [message(3)])
+    with source(dovecot, user, state=SQLiteScanState(tmp_path / "scan.db")) as src:
+        assert subjects(src) == ["message 3"]
+        last = src.last_successful_check()
+        assert last is not None
+        assert last.messages == 1
+    assert look(dovecot, user) == {1: set(), 2: set(), 3: set()}  # reading never marks \Seen
+
+
+def test_batches_many_messages_per_round_trip(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(i) for i in range(25)])
+    with source(dovecot, user, batch_size=10) as src:
+        got = list(src.messages())
+        assert [int(m.ref.uid) for m in got] == list(range(1, 26))
+        # 1 size FETCH + 3 body FETCHes for 25 messages
+        assert src.stats.fetch_round_trips == 4
+
+
+def test_oversized_mail_is_skipped_with_a_reason_and_not_retried(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2, size=20_000), message(3)])
+    state = InMemoryScanState()
+    with source(dovecot, user, max_message_size=10_000, state=state) as src:
+        assert subjects(src) == ["message 1", "message 3"]
+        (skipped,) = src.skipped
+        assert skipped.ref.uid == "2"
+        assert "too big" in skipped.reason
+        assert "not retried" in skipped.reason
+        check = src.last_successful_check()
+        assert check is not None
+        assert check.skipped == 1
+        assert subjects(src) == []
+        assert src.skipped == []
+
+
+# --- actions after commit -------------------------------------------------------------------------
+
+
+def test_mark_seen_move_delete(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2), message(3), message(4)])
+    actions = {
+        "1": (SEEN,),
+        "2": (SEEN, MailboxAction(kind=MailboxActionKind.MOVE, folder="Archive")),
+        "3": (MailboxAction(kind=MailboxActionKind.DELETE),),
+        "4": (MailboxAction(kind=MailboxActionKind.MOVE, folder="Done/2026"),),  # created
+    }
+    with source(dovecot, user) as src:
+        for m in src.messages():
+            src.apply(m.ref, actions[m.ref.uid])
+    assert look(dovecot, user) == {1: {b"\\Seen"}}
+    assert list(look(dovecot, user, "Archive").values()) == [{b"\\Seen"}]
+    assert list(look(dovecot, user, "Done/2026").values()) == [set()]
+
+
+def test_move_without_the_move_extension_uses_copy_and_expunge(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    with source(dovecot, user) as src:
+        client = src._connection()
+        real = client.has_capability
+        client.has_capability = lambda name: False if name == "MOVE" else real(name)
+        for m in src.messages():
+            if m.ref.uid == "1":
+                src.apply(m.ref, (MailboxAction(kind=MailboxActionKind.MOVE, folder="Archive"),))
+    assert look(dovecot, user) == {2: set()}
+    assert len(look(dovecot, user, "Archive")) == 1
+
+
+def test_actions_run_on_the_right_folder_while_scanning_several(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    dovecot.inject(user, [message(3)], folder="Urgent")
+    with source(dovecot, user, folders=("INBOX", "Urgent")) as src:
+        seen = []
+        for m in src.messages():
+            seen.append((m.ref.folder, m.ref.uid))
+            src.apply(m.ref, (SEEN,))
+    assert seen == [("INBOX", "1"), ("INBOX", "2"), ("Urgent", "1")]
+    assert look(dovecot, user, "Urgent") == {1: {b"\\Seen"}}
+
+
+# --- UIDVALIDITY ----------------------------------------------------------------------------------
+
+
+def test_uidvalidity_change_resyncs_and_reports_the_new_value(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    state = InMemoryScanState()
+    with source(dovecot, user, state=state) as src:
+        old = [m.ref for m in src.messages()]
+    dovecot.set_uidvalidity(user, old[0].uidvalidity + 1000)  # type: ignore[operator]
+    with source(dovecot, user, state=state) as src:
+        again = list(src.messages())
+        assert [m.ref.uid for m in again] == ["1", "2"]
+        assert {m.ref.uidvalidity for m in again} == {old[0].uidvalidity + 1000}  # type: ignore[operator]
+        assert src.resyncs
+        assert "UIDVALIDITY changed" in src.resyncs[0]
+        # a ref from before the change must not touch whatever that UID names now
+        src.apply(old[0], (MailboxAction(kind=MailboxActionKind.DELETE),))
+    assert look(dovecot, user) == {1: set(), 2: set()}
+
+
+# --- IDLE -----------------------------------------------------------------------------------------
+
+
+def test_idle_picks_up_new_mail(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    with source(dovecot, user) as src:
+        assert subjects(src) == []
+        timer = threading.Timer(0.2, dovecot.inject, (user, [message(7)]))
+        timer.start()
+        try:
+            assert src.wait_for_changes(10) is True
+        finally:
+            timer.join()
+        assert subjects(src) == ["message 7"]
+
+
+def test_idle_quiet_timeout_returns_false(dovecot: Dovecot) -> None:
+    with source(dovecot, dovecot.new_user()) as src:
+        assert src.wait_for_changes(0.6) is False
+
+
+def test_dead_idle_connection_is_detected_and_reopened(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    with source(dovecot, user) as src:
+        first = src._connection()
+        timer = threading.Timer(0.2, dovecot.kick, (user,))
+        timer.start()
+        try:
+            assert src.wait_for_changes(10) is True  # woke up early: the connection died
+        finally:
+            timer.join()
+        assert src._client is not None
+        assert src._client is not first
+        dovecot.inject(user, [message(8)])
+        assert subjects(src) == ["message 8"]
+
+
+def test_polling_fallback_without_idle(dovecot: Dovecot) -> None:
+    slept: list[float] = []
+    with source(dovecot, dovecot.new_user(), idle=False, sleep=slept.append) as src:
+        assert src.wait_for_changes(5) is True
+    assert slept == [5]
+
+
+# --- drops and restarts ---------------------------------------------------------------------------
+
+
+def test_connection_drop_mid_batch_resumes_without_loss_or_duplicates(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(i) for i in range(10)])
+    with source(dovecot, user, batch_size=3) as src:
+        uids = []
+        for m in src.messages():
+            uids.append(int(m.ref.uid))
+            if len(uids) == 2:
+                dovecot.kick(user)  # the rest of this batch is in hand; the next FETCH fails
+        assert uids == list(range(1, 11))
+        assert src.stats.reconnects == 1
+        dovecot.kick(user)
+        src.apply(src_ref(src, user, 4), (SEEN,))  # an action fails over to a new connection too
+        assert src.stats.reconnects == 2
+    assert look(dovecot, user)[4] == {b"\\Seen"}
+
+
+def src_ref(src: ImapSource, user: str, uid: int) -> MessageRef:
+    folder = src._progress["INBOX"]
+    return MessageRef(source=src.name, folder="INBOX", uid=str(uid), uidvalidity=folder.uidvalidity)
+
+
+def test_server_restart_mid_scan(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(i) for i in range(6)])
+    with source(dovecot, user, batch_size=2) as src:
+        uids = []
+        for m in src.messages():
+            uids.append(int(m.ref.uid))
+            if len(uids) == 3:
+                dovecot.restart()
+        assert uids == list(range(1, 7))
+        assert src.stats.reconnects >= 1
+        last = src.last_successful_check()
+        assert last is not None
+        assert last.messages == 6
+
+
+def test_server_down_gives_source_error_after_backoff(dovecot: Dovecot) -> None:
+    slept: list[float] = []
+    src = source(
+        dovecot,
+        dovecot.new_user(),
+        port=1,
+        security=Security.TLS,
+        connect_attempts=3,
+        sleep=slept.append,
+    )
+    with pytest.raises(SourceError, match=r"connecting \(3 attempts\)"):
+        list(src.messages())
+    assert slept == [0.2, 0.4]
+
+
+# --- crash between commit and flagging ------------------------------------------------------------
+
+CRASHER = textwrap.dedent(
+    """
+    import os, signal, sqlite3, sys
+    from helpmail.adapters.imap import ImapSource
+    from helpmail.adapters.sqlite_scanner import SQLiteScanState
+    from helpmail.config import Secret
+    from helpmail.mail import parse_mail
+    from helpmail.ports import MailboxAction, MailboxActionKind
+    from helpmail.scanner import MailboxSettings, PasswordAuth
+
+    port, ca, user, db, crash_after = sys.argv[1:6]
+    settings = MailboxSettings(name="crash", host="127.0.0.1", port=int(port), ca_file=ca,
+        auth=PasswordAuth(user=user, password=Secret(origin="test", value=b"testpw")), batch_size=4)
+    # a stand-in ticket store: the import key is committed in one transaction per message
+    store = sqlite3.connect(db, isolation_level=None)
+    store.execute("CREATE TABLE IF NOT EXISTS imported (message_id TEXT, digest TEXT,"
+                  " uidvalidity INT, uid INT, UNIQUE (message_id, digest))")
+    source = ImapSource(settings, state=SQLiteScanState(db))
+    done = 0
+    for m in source.messages():
+        mail = parse_mail(m.raw)
+        store.execute("BEGIN IMMEDIATE")
+        store.execute("INSERT OR IGNORE INTO imported VALUES (?, ?, ?, ?)",
+                      (mail.message_id, mail.body_digest, m.ref.uidvalidity, int(m.ref.uid)))
+        store.execute("COMMIT")
+        done += 1
+        if done == int(crash_after):
+            os.kill(os.getpid(), signal.SIGKILL)  # committed, not yet flagged
+        source.apply(m.ref, (MailboxAction(kind=MailboxActionKind.MARK_SEEN),))
+    source.close()
+    """
+)
+
+
+def test_sigkill_between_commit_and_flag_then_rerun(dovecot: Dovecot, tmp_path: Path) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(i) for i in range(10)])
+    script = tmp_path / "crasher.py"
+    script.write_text(CRASHER)
+    db = tmp_path / "store.db"
+    args = [
+        sys.executable,
+        str(script),
+        str(dovecot.imaps_port),
+        str(dovecot.ca_file),
+        user,
+        str(db),
+    ]
+    first = subprocess.run([*args, "6"], capture_output=True, timeout=60, check=False)
+    assert first.returncode == -signal.SIGKILL, first.stderr.decode()
+    flags = look(dovecot, user)
+    assert (
+        sum(1 for f in flags.values() if b"\\Seen" in f) == 5
+    )  # the 6th was committed, not flagged
+    second = subprocess.run([*args, "0"], capture_output=True, timeout=60, check=False)
+    assert second.returncode == 0, second.stderr.decode()
+    with sqlite3.connect(db) as check:
+        rows = check.execute("SELECT uid FROM imported ORDER BY uid").fetchall()
+    assert [r[0] for r in rows] == list(range(1, 11))  # no duplicate, none lost
+    assert all(f == {b"\\Seen"} for f in look(dovecot, user).values())
+
+
+# --- through the service --------------------------------------------------------------------------
+
+
+def test_desk_imports_from_imap_once(dovecot: Dovecot) -> None:
+    from helpmail.adapters.memory import MemoryStore
+    from helpmail.service import Desk
+
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(i, subject=f"printer {i}") for i in range(3)])
+    desk = Desk(store=MemoryStore())
+    with source(dovecot, user) as src:
+        report = desk.import_from(src)
+        assert report.total == 3, report.summary()
+    with source(dovecot, user) as src:  # fresh scan state: everything is read again...
+        again = desk.import_from(src)
+    assert again.total == 3
+    assert {r.kind for r in again.results} != {r.kind for r in report.results}  # ...and skipped
