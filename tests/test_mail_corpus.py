@@ -38,7 +38,8 @@ def check_cp1250(m: InboundMail) -> None:
     assert m.subject == "Zgłoszenie"
     assert m.text_from_html
     assert m.text == "Dzień dobry,\n\ndrukarka nie działa. Pozdrawiam, mały święty"
-    assert m.html is not None and "działa" in m.html
+    assert m.html is not None
+    assert "działa" in m.html
 
 
 def check_cp1258(m: InboundMail) -> None:
@@ -131,7 +132,9 @@ def check_invalid_encodings(m: InboundMail) -> None:
 
 
 def check_missing_headers(m: InboundMail) -> None:
-    assert m.from_ == () and m.date is None and m.message_id is None
+    assert m.from_ == ()
+    assert m.date is None
+    assert m.message_id is None
     assert m.subject == "no from, no date, no id"
     assert m.text == "body"
     missing = {d.where for d in m.defects if d.kind is DefectKind.MISSING_HEADER}
@@ -141,7 +144,9 @@ def check_missing_headers(m: InboundMail) -> None:
 def check_header_only(m: InboundMail) -> None:
     assert m.subject == "header only"
     assert m.message_id == "hdronly@test.example"
-    assert m.text == "" and m.html is None and m.attachments == ()
+    assert m.text == ""
+    assert m.html is None
+    assert m.attachments == ()
     assert not m.defects
 
 
@@ -169,7 +174,9 @@ def check_dsn(m: InboundMail) -> None:
     assert m.text.startswith("This is the mail system at host mx.example.net.")
     assert "Final-Recipient" not in m.text
     status = [p for p in m.parts if p.content_type == "message/delivery-status"]
-    assert status and status[0].text is not None and "Status: 5.1.1" in status[0].text
+    assert status
+    assert status[0].text is not None
+    assert "Status: 5.1.1" in status[0].text
     (returned,) = m.attachments
     assert returned.declared_type == "message/rfc822"
     assert parse_mail(returned.payload).message_id == "helpmail.42.1@example.com"
@@ -196,7 +203,8 @@ def check_smime(m: InboundMail) -> None:
 def check_related(m: InboundMail) -> None:
     assert m.text == "See the screenshot:\n[image: shot.png]"
     assert not m.text_from_html
-    assert m.html is not None and "cid:ii_shot" in m.html
+    assert m.html is not None
+    assert "cid:ii_shot" in m.html
     (image,) = m.attachments
     assert (image.inline, image.content_id, image.sniffed_type) == (True, "ii_shot", "image/png")
 
@@ -204,7 +212,8 @@ def check_related(m: InboundMail) -> None:
 def check_mixed_inline(m: InboundMail) -> None:
     assert m.text == "First part of the text.\n\nSecond part, after the photo."
     (photo,) = m.attachments
-    assert photo.inline and photo.sniffed_type == "image/jpeg"
+    assert photo.inline
+    assert photo.sniffed_type == "image/jpeg"
 
 
 def check_forwarded(m: InboundMail) -> None:
@@ -222,7 +231,8 @@ def check_outlook(m: InboundMail) -> None:
         "Hi team,\n\nThe printer on floor 3 is still broken:\n\n- paper jam\n- error E–4\n\n"
         "Model\nHP 4000\n\nThanks,\nAnn\nFrom: Support <support@example.com>\nSent: Monday"
     )
-    assert "shapedefaults" not in m.text and "MsoNormal" not in m.text
+    assert "shapedefaults" not in m.text
+    assert "MsoNormal" not in m.text
 
 
 def check_gmail(m: InboundMail) -> None:
@@ -236,7 +246,8 @@ def check_gmail(m: InboundMail) -> None:
 def check_addresses(m: InboundMail) -> None:
     assert [(a.name, a.addr_spec) for a in m.from_] == [("Müller, Jörg", "joerg@bücher.example")]
     assert m.from_[0].key == "joerg@xn--bcher-kva.example"
-    assert m.sender is not None and m.sender.addr_spec == "owner@example.org"
+    assert m.sender is not None
+    assert m.sender.addr_spec == "owner@example.org"
     assert [(a.name, a.addr_spec) for a in m.reply_to] == [("John Doe", "john.doe@example.org")]
     assert m.to == ()
     assert [(a.name, a.addr_spec) for a in m.cc] == [

@@ -20,6 +20,7 @@ _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 # RFC 2047 §2: encoded-word = "=?" charset "?" encoding "?" encoded-text "?="
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
+_B64_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _WSP = re.compile(r"[ \t]+")
 
 
@@ -122,6 +123,8 @@ def _join(chunks: list[bytes], where: str, defects: list[MailDefect]) -> str:
 
 def _b64(text: str) -> bytes | None:
     data = text.encode("ascii", "replace")
+    if data.translate(None, _B64_CHARS):
+        return None  # not base64 at all: keep the word as written
     try:
         return binascii.a2b_base64(data)
     except binascii.Error:

@@ -50,8 +50,11 @@ def _unicode_domain(domain: str) -> str:
     for label in domain.split("."):
         if label.startswith("xn--") and label.isascii():
             try:
-                labels.append(label.encode("ascii").decode("idna"))
-                continue
+                decoded = label.encode("ascii").decode("idna")
+                # RFC 3490 §4.2 step 7: ToUnicode must round-trip, else keep the label as it is
+                if decoded.encode("idna").decode("ascii") == label:
+                    labels.append(decoded)
+                    continue
             except UnicodeError:
                 pass
         labels.append(label)

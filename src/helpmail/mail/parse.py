@@ -326,13 +326,17 @@ class _Parser:
         if pad >= 0 and data[pad:].strip(b"= \t\n"):
             # Padding in the middle: several encoded chunks glued together. binascii stops at
             # the first padding, so decode chunk by chunk.
-            self.defect(where, "base64 data after padding decoded too", DefectKind.TRANSFER_ENCODING)
+            self.defect(
+                where, "base64 data after padding decoded too", DefectKind.TRANSFER_ENCODING
+            )
             return b"".join(self._base64_chunk(chunk) for chunk in _B64_PADDING.split(data))
         try:
             return binascii.a2b_base64(data)
         except binascii.Error:
             pass
-        self.defect(where, "truncated or badly padded base64 repaired", DefectKind.TRANSFER_ENCODING)
+        self.defect(
+            where, "truncated or badly padded base64 repaired", DefectKind.TRANSFER_ENCODING
+        )
         return self._base64_chunk(data)
 
     @staticmethod

@@ -1,8 +1,11 @@
 """Content sniffing: what a file *is*, from its first bytes, never from its name.
 
-The table below is data (signature → media type), checked in order. It covers the image formats a
-helpdesk keeps by default, plus common documents and executables so that an ``.exe`` renamed to
-``.png`` is recognised as what it is.
+The table below is data (signature → media type), checked in order, followed by a few probes for
+formats whose signature is not a fixed prefix (BMP, RIFF, ISO media, SVG/HTML markup). It covers
+the image formats a helpdesk keeps by default, plus common documents, archives and executables so
+that an ``.exe`` renamed to ``.png`` is recognised as what it is. File names and declared types
+are chosen by the sender, so only the bytes decide; ``None`` means "no known signature" (plain
+text, CSV, unknown binaries), never "safe".
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\xff\xd8\xff", "image/jpeg"),
     (0, b"GIF87a", "image/gif"),
     (0, b"GIF89a", "image/gif"),
-    (0, b"BM", "image/bmp"),
     (0, b"II*\x00", "image/tiff"),
     (0, b"MM\x00*", "image/tiff"),
     (0, b"\x00\x00\x01\x00", "image/vnd.microsoft.icon"),
@@ -28,13 +30,46 @@ SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "application/x-ole-storage"),
     (0, b"{\\rtf", "application/rtf"),
     (0, b"#!", "text/x-script"),
+    (0, b"\xca\xfe\xba\xbe", "application/x-mach-binary"),
+    (0, b"\xcf\xfa\xed\xfe", "application/x-mach-binary"),
+    (0, b"\xce\xfa\xed\xfe", "application/x-mach-binary"),
+    (0, b"MSCF", "application/vnd.ms-cab-compressed"),
+    (0, b"\xfd7zXZ\x00", "application/x-xz"),
+    (0, b"BZh", "application/x-bzip2"),
+    (0, b"%!PS", "application/postscript"),
+    (0, b"8BPS", "image/vnd.adobe.photoshop"),
+    (0, b"OggS", "audio/ogg"),
+    (0, b"ID3", "audio/mpeg"),
+    (0, b"fLaC", "audio/flac"),
+    (0, b"\x1aE\xdf\xa3", "video/webm"),
+    (0, b"wOFF", "font/woff"),
+    (0, b"wOF2", "font/woff2"),
+    (0, b"BEGIN:VCALENDAR", "text/calendar"),
+    (0, b"BEGIN:VCARD", "text/vcard"),
+    (0, b'x\x9f>"', "application/vnd.ms-tnef"),
+    (257, b"ustar", "application/x-tar"),
 )
 
 
-def _sniff_riff(data: bytes) -> str | None:
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
+def _sniff_bmp(data: bytes) -> str | None:
+    # "BM" alone is too short a signature ("BMW report.txt"): check the DIB header size too.
+    if data[:2] == b"BM" and data[14:18] in (
+        b"\x0c\x00\x00\x00",
+        b"\x28\x00\x00\x00",
+        b"\x34\x00\x00\x00",
+        b"\x38\x00\x00\x00",
+        b"\x40\x00\x00\x00",
+        b"\x6c\x00\x00\x00",
+        b"\x7c\x00\x00\x00",
+    ):
+        return "image/bmp"
     return None
+
+
+def _sniff_riff(data: bytes) -> str | None:
+    if data[:4] != b"RIFF":
+        return None
+    return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}.get(data[8:12])
 
 
 def _sniff_iso_bmff(data: bytes) -> str | None:
@@ -49,10 +84,19 @@ def _sniff_iso_bmff(data: bytes) -> str | None:
     return "video/mp4"
 
 
-def _sniff_svg(data: bytes) -> str | None:
-    head = data[:512].lstrip().lower()
-    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+def _sniff_markup(data: bytes) -> str | None:
+    # SVG and HTML carry script: recognise them even behind a BOM, an XML declaration, comments.
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head.startswith(b"<"):
+        return None
+    if head.startswith(b"<svg") or (
+        b"<svg" in head[:4096] and head.startswith((b"<?xml", b"<!--", b"<!doctype svg"))
+    ):
         return "image/svg+xml"
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        head.startswith((b"<!--", b"<?xml")) and b"<html" in head
+    ):
+        return "text/html"
     return None
 
 
@@ -61,7 +105,7 @@ def sniff(data: bytes) -> str | None:
     for offset, signature, media_type in SIGNATURES:
         if data[offset : offset + len(signature)] == signature:
             return media_type
-    for probe in (_sniff_riff, _sniff_iso_bmff, _sniff_svg):
+    for probe in (_sniff_bmp, _sniff_riff, _sniff_iso_bmff, _sniff_markup):
         found = probe(data)
         if found:
             return found
