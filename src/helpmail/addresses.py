@@ -153,6 +153,10 @@ class Routing:
     step = "support_address"
 
     @property
+    def decision(self) -> str:
+        return self.support.address if self.support is not None else "none"
+
+    @property
     def others(self) -> tuple[SupportAddress, ...]:
         """Further support addresses the mail was also sent to (no extra tickets for them)."""
         return tuple(m.support for m in self.matches if m.support != self.support)
@@ -216,6 +220,7 @@ class OwnSender:
     address: str
 
     step = "own_sender"
+    decision = "own support address"
 
     @property
     def detail(self) -> str:

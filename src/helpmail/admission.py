@@ -159,10 +159,14 @@ class Admission:
     step = "admission"
 
     @property
+    def decision(self) -> str:
+        return self.action.value
+
+    @property
     def detail(self) -> str:
         deciding = next((c for c in self.checks if c.check == self.reason), None)
         why = deciding.detail if deciding is not None else self.reason
-        return f"{self.action}: {why}"
+        return why
 
 
 def _best(

@@ -273,6 +273,10 @@ class SenderResolution:
     step = "sender"
 
     @property
+    def decision(self) -> str:
+        return self.kind.value.replace("_", " ")
+
+    @property
     def contact_id(self) -> str | None:
         if self.contact is not None:
             return self.contact.id
@@ -417,6 +421,10 @@ class FollowUpSender:
     address: str | None
 
     step = "follow_up_sender"
+
+    @property
+    def decision(self) -> str:
+        return self.kind.value.replace("_", " ")
 
     @property
     def belongs(self) -> bool:

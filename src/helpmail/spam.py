@@ -519,6 +519,10 @@ class SpamVerdict:
     step = "spam"
 
     @property
+    def decision(self) -> str:
+        return self.action.value
+
+    @property
     def is_spam(self) -> bool:
         return self.action is not SpamAction.NONE
 
@@ -541,7 +545,7 @@ class SpamVerdict:
             text += f"; ignored {len(self.ignored)} untrusted header(s): " + ", ".join(
                 f"{i.header}: {i.value[:40]}" for i in self.ignored
             )
-        return f"{self.action}: {text}"
+        return text
 
 
 def _combine(

@@ -104,8 +104,8 @@ def check_addr_spec(addr_spec: str, *, globally_deliverable: bool = True) -> Add
     """Check an addr-spec's syntax with email-validator (no DNS, ``check_deliverability=False``).
 
     Support addresses are checked with ``globally_deliverable=False`` so an intranet desk may use
-    ``help@desk.local``; senders must have a globally deliverable domain (RFC 6761 special-use names
-    such as ``.test`` and ``localhost`` are refused).
+    ``help@desk.internal`` or ``help@intranet``; senders must have a globally deliverable domain.
+    RFC 6761 special-use names (``.local``, ``.test``, ``localhost``) are refused in both cases.
     """
     from email_validator import EmailNotValidError, validate_email
 
