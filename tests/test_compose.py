@@ -25,7 +25,7 @@ from helpmail.notify import (
     plan_notifications,
     verp_address,
 )
-from helpmail.notify.compose import FALLBACK_MARKER_HTML_ID, one_line, reply_markers
+from helpmail.notify.compose import one_line, reply_markers
 from helpmail.templates import TemplateRenderer
 from helpmail.tickets import events as ev
 
@@ -135,6 +135,8 @@ def test_compose_threading_in_reply_to_and_references() -> None:
 
 
 def test_compose_reply_above_marker_text_and_html() -> None:
+    markers = pytest.importorskip("helpmail.replies.markers")
+
     mail = mails(created())[0]
     parsed = reparse(mail.message)
     text_marker, html_marker = reply_markers("en")
@@ -142,12 +144,24 @@ def test_compose_reply_above_marker_text_and_html() -> None:
     html = parsed.get_body(("html",))
     assert plain is not None
     assert html is not None
-    assert plain.get_content().splitlines()[0] == text_marker
+    lines = plain.get_content().splitlines()
+    assert lines[0] == text_marker
+    hit = markers.find_marker(lines, markers.DEFAULT_MARKERS)  # the import finds our marker
+    assert hit is not None
+    assert hit.start == 0
     html_text = html.get_content()
     assert html_marker in html_text
+    assert f'id="{markers.REPLY_MARKER_HTML_ID}"' in html_marker
     assert html_text.index(html_marker) > html_text.index("<body>")
-    if "helpmail.replies" not in __import__("sys").modules:
-        assert f'id="{FALLBACK_MARKER_HTML_ID}"' in html_marker
+
+
+def test_compose_reply_marker_wording_configurable_and_localised() -> None:
+    custom = attrs.evolve(SETTINGS, reply_marker="$helpdesk-replyabove$")
+    plain = reparse(mails(created(), custom)[0].message).get_body(("plain",))
+    assert plain is not None
+    assert plain.get_content().splitlines()[0] == "$helpdesk-replyabove$"
+    assert reply_markers("de")[0] != reply_markers("en")[0]
+    assert reply_markers("nl-BE")[0] == reply_markers("nl")[0]
 
 
 def test_compose_language_of_recipient() -> None:

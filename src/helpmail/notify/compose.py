@@ -45,9 +45,9 @@ if TYPE_CHECKING:
 #: the HTML element id of the reply-above marker when :mod:`helpmail.replies` does not define one
 FALLBACK_MARKER_HTML_ID = "helpmail-reply-above"
 FALLBACK_MARKER_TEXT = {
-    "en": "##- Please type your reply above this line -##",
-    "de": "##- Bitte oberhalb dieser Zeile antworten -##",
-    "nl": "##- Typ uw antwoord boven deze regel -##",
+    "en": "===== reply above this line =====",
+    "de": "===== Bitte oberhalb dieser Zeile antworten =====",
+    "nl": "===== Antwoord boven deze regel =====",
 }
 MAX_REFERENCES = 10
 
@@ -72,23 +72,30 @@ def subject_with_tag(subject: str, tag: str) -> str:
 
 
 @functools.cache
-def reply_markers(language: str) -> tuple[str, str]:
+def reply_markers(language: str, text: str | None = None) -> tuple[str, str]:
     """(text line, HTML element) of the reply-above marker in ``language``.
 
-    Taken from :mod:`helpmail.replies` (``marker_text``/``marker_html``) when it provides them,
-    so the import cuts exactly where composition marks; a local fallback otherwise.
+    Taken from :mod:`helpmail.replies.markers` (``marker_text``/``marker_html``), so the import
+    cuts exactly where composition marks; ``text`` is a configured marker wording
+    (``NotifySettings.reply_marker``). A local fallback is used only if that module is missing.
     """
-    try:
-        replies = importlib.import_module("helpmail.replies")
-        text = str(replies.marker_text(language))
-        html = str(replies.marker_html(language))
-    except (ImportError, AttributeError, TypeError):
-        lang = language if language in FALLBACK_MARKER_TEXT else "en"
-        text = FALLBACK_MARKER_TEXT[lang]
-        html = (
-            f'<div id="{FALLBACK_MARKER_HTML_ID}" style="color:#999;font-size:small">{text}</div>'
-        )
-    return text, html
+    for module_name in ("helpmail.replies.markers", "helpmail.replies"):
+        try:
+            markers = importlib.import_module(module_name)
+            return str(markers.marker_text(language, text=text)), str(
+                markers.marker_html(language, text=text)
+            )
+        except (ImportError, AttributeError, TypeError):
+            continue
+    lang = (
+        language.partition("-")[0] if language.partition("-")[0] in FALLBACK_MARKER_TEXT else "en"
+    )
+    line = text or FALLBACK_MARKER_TEXT[lang]
+    shown = line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return line, (
+        f'<div id="{FALLBACK_MARKER_HTML_ID}" class="{FALLBACK_MARKER_HTML_ID}" '
+        f'style="color:#8a8a8a;font-size:12px">{shown}</div>'
+    )
 
 
 def verp_address(bounce_address: str, ticket: str, recipient: str) -> str:
@@ -215,7 +222,7 @@ def compose(
     message["X-Helpmail-Loop"] = one_line(settings.loop_token) or "helpmail"
     if settings.precedence_bulk:
         message["Precedence"] = "bulk"
-    text_marker, html_marker = reply_markers(recipient.language)
+    text_marker, html_marker = reply_markers(recipient.language, settings.reply_marker)
     message.set_content(f"{text_marker}\n\n{rendered.text}", cte="quoted-printable")
     message.add_alternative(
         _insert_html_marker(rendered.html, html_marker), subtype="html", cte="quoted-printable"

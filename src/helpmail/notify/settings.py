@@ -177,7 +177,8 @@ class NotifySettings:
     plain addresses that replaces "all users with dispatcher rights" (empty: use the directory);
     ``notify_actor`` lets the person who caused an event receive its mail too;
     ``notify_agents_on_automated`` lets agent roles (not customers) hear of tickets created from
-    automated mail. ``signing_key`` signs Message-IDs (never shown in reprs).
+    automated mail. ``signing_key`` signs Message-IDs (never shown in reprs). ``reply_marker``
+    replaces the wording of the reply-above marker line (``None``: the language's default).
     """
 
     events: Mapping[EventKind, frozenset[Role]] = attrs.field(
@@ -196,6 +197,7 @@ class NotifySettings:
     bounce_address: str | None = None
     precedence_bulk: bool = False
     loop_token: str = "helpmail"
+    reply_marker: str | None = None
 
     def roles_for(self, kind: EventKind) -> frozenset[Role]:
         """The roles configured for ``kind``."""
@@ -285,6 +287,7 @@ _SETTINGS_KEYS = frozenset(
         "bounce_address",
         "precedence_bulk",
         "loop_token",
+        "reply_marker",
         "people",
         "queues",
         "templates",
@@ -371,7 +374,7 @@ def parse_notify_config(value: object, key: str = "notify") -> NotifyConfig:
     for name in ("notify_actor", "notify_agents_on_automated", "precedence_bulk"):
         if name in data:
             kw[name] = _bool(data[name], f"{key}.{name}")
-    for name in ("default_language", "server_url", "subject_tag", "loop_token"):
+    for name in ("default_language", "server_url", "subject_tag", "loop_token", "reply_marker"):
         if name in data:
             kw[name] = _str(data[name], f"{key}.{name}")
     if "default_language" in kw and not _LANG.match(kw["default_language"]):
