@@ -7,6 +7,7 @@ its own ``t-*`` user and so its own empty mailbox.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sqlite3
 import ssl
@@ -441,3 +442,67 @@ def test_desk_imports_from_imap_once(dovecot: Dovecot) -> None:
         again = desk.import_from(src)
     assert again.total == 3
     assert {r.kind for r in again.results} != {r.kind for r in report.results}  # ...and skipped
+
+
+# --- helpmail poll --------------------------------------------------------------------------------
+
+POLL = (
+    "import argparse, sys\n"
+    "from helpmail.cli import poll\n"
+    "parser = argparse.ArgumentParser()\n"
+    "poll.add_arguments(parser)\n"
+    "sys.exit(poll.run(parser.parse_args(sys.argv[1:])))\n"
+)
+
+
+def _read_until(process: subprocess.Popen[str], needle: str, seen: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line)
+        if needle in line:
+            return
+    raise AssertionError(f"poll ended before printing {needle!r}: {seen}")
+
+
+def test_poll_imports_picks_up_with_idle_and_stops_on_sigterm(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    config = tmp_path / "helpmail.toml"
+    config.write_text(
+        "[[mailboxes]]\n"
+        'name = "support"\n'
+        f'url = "imaps://{user}@127.0.0.1:{dovecot.imaps_port}/INBOX"\n'
+        'password = { env = "SUPPORT_PW" }\n'
+        'after_import = "mark_seen"\n'
+    )
+    env = {
+        **os.environ,
+        "SUPPORT_PW": PASSWORD,
+        "SSL_CERT_FILE": str(dovecot.ca_file),  # the shared config has no ca_file key (yet)
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-c", POLL, "--config", str(config), "--db", str(tmp_path / "db")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    seen: list[str] = []
+    try:
+        _read_until(process, "last successful check: never", seen)
+        _read_until(process, "support: 2 messages", seen)
+        dovecot.inject(user, [message(3)])  # picked up by IDLE, not by a timer
+        _read_until(process, "support: 1 messages", seen)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert "SIGTERM: stopping" in stderr
+    assert "stopped" in stderr
+    assert look(dovecot, user) == {1: {b"\\Seen"}, 2: {b"\\Seen"}, 3: {b"\\Seen"}}
+    assert PASSWORD not in "".join(seen) + stderr

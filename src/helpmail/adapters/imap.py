@@ -72,6 +72,8 @@ T = TypeVar("T")
 META_CHUNK = 1000
 #: longest single IDLE before it is re-issued (RFC 2177 §3: clients re-issue at least every 29 min)
 MAX_IDLE = 25 * 60.0
+#: how often a wait checks its stop flag (a local poll timeout: no round trip to the server)
+SLICE = 1.0
 SEEN = b"\\Seen"
 DELETED = b"\\Deleted"
 
@@ -517,26 +519,37 @@ class ImapSource:
 
     # --- waiting ----------------------------------------------------------------------------
 
-    def wait_for_changes(self, timeout: float) -> bool:
+    def wait_for_changes(self, timeout: float, *, stop: Callable[[], bool] | None = None) -> bool:
         """Block until the first folder changes (IDLE) or ``timeout`` seconds pass.
 
         Returns ``True`` when something arrived (or the connection was lost and re-opened, so a
         scan should look), ``False`` on a quiet time-out. Without IDLE (settings or server) it
-        sleeps ``timeout`` and returns ``True`` (polling).
+        sleeps ``timeout`` and returns ``True`` (polling). ``stop`` is checked about once a second
+        (``helpmail poll`` passes its shutdown flag); when it returns true, waiting ends at once.
         """
         timeout = min(timeout, MAX_IDLE)
+        should_stop = stop or (lambda: False)
         try:
             client = self._connection()
             if not (self.settings.idle and client.has_capability("IDLE")):
-                self._sleep(timeout)
+                if stop is None:
+                    self._sleep(timeout)
+                    return True
+                deadline = time.monotonic() + timeout
+                while not stop():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._sleep(min(remaining, SLICE))
                 return True
-            return self._idle(self.settings.folders[0], timeout)
+            return self._idle(self.settings.folders[0], timeout, should_stop)
         except _Dropped:
             self._drop()
-            self._connection()
+            if not should_stop():
+                self._connection()
             return True
 
-    def _idle(self, folder: str, timeout: float) -> bool:
+    def _idle(self, folder: str, timeout: float, stop: Callable[[], bool]) -> bool:
         if self._selected != folder:
             self._select(folder)
         client = self._client
@@ -545,12 +558,13 @@ class ImapSource:
         changed = False
         dead = False
         try:
-            while True:
+            while not stop():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
+                wait = min(remaining, SLICE)
                 started = time.monotonic()
-                responses = self._call("waiting in IDLE", partial(client.idle_check, remaining))
+                responses = self._call("waiting in IDLE", partial(client.idle_check, wait))
                 waited = time.monotonic() - started
                 if any(_is_bye(r) for r in responses):
                     dead = True
@@ -558,7 +572,7 @@ class ImapSource:
                 if not responses:
                     # imapclient returns [] immediately after EOF instead of raising
                     # (mail-servers notes, pitfall 8): early and empty means the server is gone.
-                    if waited + 0.25 < remaining:
+                    if waited + 0.25 < wait:
                         dead = True
                         break
                     continue

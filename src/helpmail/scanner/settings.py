@@ -20,7 +20,7 @@ from pathlib import Path
 
 import attrs
 
-from helpmail.config import Secret
+from helpmail.config import MailboxKind, Secret
 from helpmail.errors import ConfigError
 from helpmail.ports import MailboxAction, MailboxActionKind
 
@@ -144,6 +144,23 @@ class MailboxSettings:
     @property
     def user(self) -> str:
         return self.auth.user
+
+    @property
+    def kind(self) -> MailboxKind:
+        """Always IMAP (so it reads like :class:`helpmail.config.MailboxConfig`)."""
+        return MailboxKind.IMAP
+
+    @property
+    def url(self) -> str:
+        """A readable URL without credentials: ``imaps://user@host:993/INBOX``."""
+        scheme = "imaps" if self.security is Security.TLS else "imap"
+        return f"{scheme}://{self.auth.user}@{self.host}:{self.port}/{','.join(self.folders)}"
+
+    def actions(self) -> tuple[MailboxAction, ...]:
+        """The after-import actions as the import pipeline takes them (``()`` for leave)."""
+        if self.after_import.kind is MailboxActionKind.LEAVE:
+            return ()
+        return (self.after_import,)
 
     @property
     def source_name(self) -> str:

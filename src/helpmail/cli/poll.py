@@ -1,0 +1,251 @@
+"""``helpmail poll --config FILE``: scan the configured IMAP mailboxes continuously.
+
+Each active IMAP mailbox gets a worker thread that imports new mail (through
+:class:`helpmail.service.Desk`, so every message is committed before it is flagged, moved or
+deleted) and then waits with IDLE (RFC 2177) for the next change, or polls every
+``poll_interval`` seconds where IDLE is not available. A lost connection is re-opened with
+exponential backoff; a mailbox that keeps failing backs off up to five minutes and is retried,
+never given up on, and its last successful check stays visible.
+
+SIGTERM and SIGINT stop the workers cleanly: a scan in progress finishes the message it is on
+(commit and flag), waiting ends within about a second, and every connection logs out. Exit
+status 0 after a clean shutdown, 2 for a configuration problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import attrs
+
+from helpmail.config import Config, MailboxConfig, MailboxKind, load_config
+from helpmail.errors import ConfigError, HelpmailError
+from helpmail.scanner.settings import MailboxSettings
+from helpmail.scanner.state import ScanState, backoff_delays
+
+HELP = "scan the configured IMAP mailboxes continuously (IDLE), until SIGTERM"
+
+log = logging.getLogger("helpmail.poll")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", required=True, type=Path, metavar="FILE", help="the TOML configuration"
+    )
+    parser.add_argument(
+        "--db", type=Path, metavar="PATH", help="the SQLite database (default: [database] path)"
+    )
+    parser.add_argument(
+        "--mailbox", action="append", metavar="NAME", help="only this mailbox (repeatable)"
+    )
+    parser.add_argument("--once", action="store_true", help="scan every mailbox once and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+
+
+def imap_mailboxes(config: Config, only: Sequence[str] | None = None) -> list[MailboxSettings]:
+    """The active IMAP mailboxes of ``config`` as :class:`MailboxSettings`.
+
+    Accepts both forms the ``mailboxes`` section can produce: the scanner's own
+    :class:`MailboxSettings` and the shared :class:`helpmail.config.MailboxConfig`.
+    """
+    from helpmail.scanner.config import settings_from_config
+
+    raw: Sequence[object] = config.mailboxes
+    section = config.section("mailboxes")
+    if isinstance(section, tuple) and section:
+        raw = section
+    found: list[MailboxSettings] = []
+    for mailbox in raw:
+        if isinstance(mailbox, MailboxSettings):
+            settings = mailbox
+        elif isinstance(mailbox, MailboxConfig) and mailbox.kind is MailboxKind.IMAP:
+            settings = settings_from_config(mailbox)
+        else:
+            continue
+        if only and settings.name not in only:
+            continue
+        if settings.active:
+            found.append(settings)
+    if only:
+        missing = set(only) - {s.name for s in found}
+        if missing:
+            raise ConfigError("--mailbox", f"no active IMAP mailbox named {sorted(missing)[0]!r}")
+    return found
+
+
+def _open_store(path: Path | None) -> Any:
+    """The ticket store: SQLite at ``path`` when available, else in memory (with a warning)."""
+    if path is not None:
+        try:
+            from helpmail.adapters.sqlite import SqliteStore  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            log.warning("the SQLite store is not available; tickets are kept in memory only")
+        else:
+            return SqliteStore(path)
+    from helpmail.adapters.memory import MemoryStore
+
+    return MemoryStore()
+
+
+def _scan_state(path: Path | None) -> ScanState:
+    if path is None:
+        from helpmail.scanner.state import InMemoryScanState
+
+        return InMemoryScanState()
+    from helpmail.adapters.sqlite_scanner import SQLiteScanState
+
+    return SQLiteScanState(path)
+
+
+@attrs.define
+class Worker:
+    """Scans one mailbox until ``stop`` is set (runs in its own thread)."""
+
+    settings: MailboxSettings
+    desk: Any
+    state: ScanState
+    stop: threading.Event
+    lock: threading.Lock
+    once: bool = False
+    output: Callable[[str], None] = print
+    errors: int = 0
+
+    def run(self) -> None:
+        from helpmail.adapters.imap import ImapSource
+
+        source = ImapSource(self.settings, state=self.state)
+        delays = backoff_delays(1.0, maximum=300.0)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self.scan(source)
+                    delays = backoff_delays(1.0, maximum=300.0)
+                    if self.once:
+                        return
+                    source.wait_for_changes(self.settings.poll_interval, stop=self.stop.is_set)
+                except HelpmailError as error:
+                    self.errors += 1
+                    self.output(f"{self.settings.name}: error: {error}")
+                    if self.once:
+                        return
+                    self.stop.wait(next(delays))
+        finally:
+            source.close()
+
+    def scan(self, source: Any) -> None:
+        with self.lock:  # one import at a time: the store sees one writer
+            report = self.desk.import_from(source, stop=self.stop.is_set)
+        for skipped in source.skipped:
+            self.output(f"{self.settings.name}: skipped {skipped.ref}: {skipped.reason}")
+        for reason in source.resyncs:
+            self.output(f"{self.settings.name}: resync: {reason}")
+        source.resyncs.clear()
+        if report.total:
+            self.output(f"{self.settings.name}: {report.summary()}")
+
+
+class _StoppableDesk:
+    """Wraps a :class:`helpmail.service.Desk` so an import stops between messages on request."""
+
+    def __init__(self, desk: Any) -> None:
+        self.desk = desk
+
+    def import_from(self, source: Any, *, stop: Callable[[], bool]) -> Any:
+        from helpmail.service import ImportReport
+
+        report = ImportReport()
+        for message in source.messages():
+            report.results.append(self.desk.process_one(message, source=source))
+            if stop():
+                break
+        return report
+
+
+def build_workers(
+    config: Config,
+    *,
+    db: Path | None,
+    only: Sequence[str] | None,
+    stop: threading.Event,
+    once: bool,
+    output: Callable[[str], None] = print,
+) -> list[Worker]:
+    """One :class:`Worker` per active IMAP mailbox, sharing one store and one Desk per mailbox."""
+    from helpmail.service import Desk
+
+    mailboxes = imap_mailboxes(config, only)
+    if not mailboxes:
+        raise ConfigError("mailboxes", "no active IMAP mailbox to poll")
+    path = db or config.database.path
+    store = _open_store(path)
+    rules = config.section("rules")
+    hook = getattr(rules, "evaluate", None)
+    lock = threading.Lock()
+    workers = []
+    for settings in mailboxes:
+        import_settings = attrs.evolve(config.import_settings(), after_import=settings.actions())
+        desk = Desk(store=store, settings=import_settings, rules=hook)
+        workers.append(
+            Worker(
+                settings=settings,
+                desk=_StoppableDesk(desk),
+                state=_scan_state(path),
+                stop=stop,
+                lock=lock,
+                once=once,
+                output=output,
+            )
+        )
+    return workers
+
+
+def _show_last_checks(workers: Sequence[Worker], output: Callable[[str], None]) -> None:
+    for worker in workers:
+        name = worker.settings.source_name
+        last = worker.state.last_successful_check(name)
+        when = last.at.isoformat(timespec="seconds") if last else "never"
+        output(f"{worker.settings.describe()}; last successful check: {when}")
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    config = load_config(args.config)
+    stop = threading.Event()
+    workers = build_workers(config, db=args.db, only=args.mailbox, stop=stop, once=args.once)
+    _show_last_checks(workers, print)
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        del frame
+        print(f"helpmail poll: {signal.Signals(signum).name}: stopping", file=sys.stderr)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    threads = [
+        threading.Thread(target=w.run, name=f"poll-{w.settings.name}", daemon=True) for w in workers
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(timeout=0.5)
+    finally:
+        stop.set()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for thread in threads:
+            thread.join(timeout=30)
+    print("helpmail poll: stopped", file=sys.stderr)
+    return 1 if args.once and any(w.errors for w in workers) else 0
