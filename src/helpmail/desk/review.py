@@ -14,7 +14,7 @@ makes a decision safe to retry:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
@@ -27,6 +27,9 @@ from helpmail.suspended import (
     SuspendedState,
     plan_decision,
 )
+
+if TYPE_CHECKING:
+    from helpmail.service import Desk
 
 #: ``MessageRef.source`` of mail imported from the suspended queue.
 SUSPENDED_SOURCE = "suspended:"
@@ -47,6 +50,17 @@ class Importer(Protocol):
     """
 
     def __call__(self, entry: SuspendedMail, ref: MessageRef) -> str: ...
+
+
+def desk_importer(desk: Desk) -> Importer:
+    """The :class:`Importer` for a :class:`helpmail.service.Desk`: ``Desk.process_raw`` at the
+    accepted position (the desk's store skips a position it has already imported)."""
+
+    def run(entry: SuspendedMail, ref: MessageRef) -> str:
+        result = desk.process_raw(entry.raw, ref=ref, arrival=entry.suspension.at)
+        return result.line()
+
+    return run
 
 
 @attrs.frozen(kw_only=True)
@@ -117,4 +131,12 @@ def reject(
     )
 
 
-__all__ = ["SUSPENDED_SOURCE", "Importer", "ReviewResult", "accept", "accepted_ref", "reject"]
+__all__ = [
+    "SUSPENDED_SOURCE",
+    "Importer",
+    "ReviewResult",
+    "accept",
+    "accepted_ref",
+    "desk_importer",
+    "reject",
+]
