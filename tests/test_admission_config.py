@@ -288,3 +288,47 @@ def test_spam_section_needs_trusted_hosts_unless_disabled() -> None:
     found = problems(parse_spam, {}, "spam")
     assert "spam.trusted_hosts" in found
     assert not parse_spam({"enabled": False}, "spam").enabled
+
+
+def test_desk_steps_for_the_demo_mails() -> None:
+    from helpmail.desk.steps import DeskSettings, desk_steps
+
+    settings = DeskSettings.from_config(load())
+    spam = parse_mail((DATA / "spam-trusted-spamassassin.eml").read_bytes())
+    decision = desk_steps(spam, settings, sender_contact=None, opens_ticket=True)
+    assert decision.action is AdmissionAction.SUSPEND
+    assert [s.step for s in decision.trace()] == [
+        "support_address",
+        "sender",
+        "spam",
+        "admission",
+    ]
+    accepted = desk_steps(
+        spam, settings, sender_contact=None, opens_ticket=True, accepted_by_agent=True
+    )
+    assert accepted.action is AdmissionAction.ADMIT
+    party = accepted.party()
+    assert party.contact == "unknown-contact"  # [import] unknown_sender = "default_contact"
+    assert party.address == "winner@promo-blast.example"
+    assert not party.create_contact
+    blocked = parse_mail((DATA / "blocked-sender.eml").read_bytes())
+    rejected = desk_steps(blocked, settings, sender_contact=None, opens_ticket=True)
+    assert rejected.action is AdmissionAction.REJECT
+
+
+def test_desk_steps_own_mail_and_ticket_fields() -> None:
+    from helpmail.desk.steps import DeskSettings, desk_steps
+
+    settings = DeskSettings.from_config(load())
+    own = parse_mail(b"From: Acme <service@acme.example>\r\nTo: x@customer.example\r\n\r\nhi\r\n")
+    decision = desk_steps(own, settings, sender_contact=None, opens_ticket=True)
+    assert decision.own is not None
+    assert decision.action is AdmissionAction.REJECT
+    assert [s.step for s in decision.trace()] == ["own_sender"]
+    billing = parse_mail(
+        b"From: Dave <dave@eu.customer.example>\r\nTo: billing@acme.example\r\n\r\nhi\r\n"
+    )
+    decision = desk_steps(billing, settings, sender_contact="c-dave", opens_ticket=True)
+    assert decision.action is AdmissionAction.ADMIT
+    assert decision.ticket_fields() == (("priority", "high"), ("organisation", "customer-ltd"))
+    assert decision.party().contact == "c-dave"
