@@ -132,3 +132,14 @@ def test_notify_cli_bad_config_names_the_key(desk: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         run(desk)
     assert "notify.queues.x.membrs" in str(caught.value)
+
+
+def test_notify_cli_without_signing_key_uses_a_throwaway_key(
+    desk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = CONFIG.replace('signing_key = { env = "HELPMAIL_TEST_KEY" }\n', "")
+    (desk / "desk.toml").write_text(config, encoding="utf-8")
+    assert run(desk, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["notes"] == ["no [desk] signing_key: Message-IDs signed with a throwaway key"]
+    assert len(out["recipients"]) == 3

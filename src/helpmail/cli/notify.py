@@ -28,8 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--body", action="store_true", help="also print each text part")
 
 
-def load(config_file: Path) -> tuple[Any, Any, Any]:
-    """(settings, directory, renderer) from a config file with a ``[notify]`` section."""
+def load(config_file: Path, settings_note: list[str] | None = None) -> tuple[Any, Any, Any]:
+    """(settings, directory, renderer) from a config file with a ``[notify]`` section.
+
+    Notes about substitutions (a throwaway signing key) are appended to ``settings_note``.
+    """
+    settings_note = settings_note if settings_note is not None else []
     import tomllib
 
     from helpmail import config as c
@@ -53,6 +57,13 @@ def load(config_file: Path) -> tuple[Any, Any, Any]:
         finally:
             c._CONTEXT.reset(token)
     settings = section.settings_with(config)
+    if not settings.signing_key:  # a dry run still shows Message-IDs; they just won't verify
+        import secrets
+
+        import attrs
+
+        settings = attrs.evolve(settings, signing_key=secrets.token_bytes(32))
+        settings_note.append("no [desk] signing_key: Message-IDs signed with a throwaway key")
     renderer = TemplateRenderer(
         template_dir=section.template_dir, default_language=settings.default_language
     )
@@ -105,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     from helpmail.notify.event_json import event_from_json
     from helpmail.notify.plan import plan_notifications
 
-    settings, directory, renderer = load(args.config)
+    notes: list[str] = []
+    settings, directory, renderer = load(args.config, notes)
     try:
         raw = json.loads(args.event.read_text(encoding="utf-8"))
     except OSError as error:
@@ -115,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     event = event_from_json(raw)
     plan = plan_notifications(event, settings, directory, renderer)
     data = report(plan, body=args.body)
+    data["notes"] = notes
     if args.json:
         json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
@@ -138,5 +151,7 @@ def run(args: argparse.Namespace) -> int:
             until = f" until {s['until']}" if s["until"] else ""
             detail = f": {s['detail']}" if s["detail"] else ""
             out.write(f"  {s['who']} ({s['role']}) - {s['reason']}{until}{detail}\n")
+    for note in notes:
+        out.write(f"note: {note}\n")
     out.write("(nothing was sent; the delivery guard was not consulted)\n")
     return 0
