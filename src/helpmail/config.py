@@ -40,6 +40,14 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from helpmail.errors import ConfigError
+from helpmail.ports import MailboxAction, MailboxActionKind
+from helpmail.tickets.settings import (
+    AttachmentPolicy,
+    ImportSettings,
+    SubjectMatchPolicy,
+    TicketTagFormat,
+    UnknownSenderPolicy,
+)
 
 T = TypeVar("T")
 
@@ -128,64 +136,14 @@ class DeskConfig:
     """``[desk]``: who the desk is and how its own Message-IDs are signed.
 
     ``signing_keys``: the first signs new Message-IDs, all of them verify (key rotation).
-    ``support_addresses``: the desk's own addresses (mail from them is its own, mail to them is
-    for it).
+    ``addresses``: the desk's own support addresses (mail *from* them is its own mail coming back).
     """
 
     name: str = "helpdesk"
     domain: str = "helpdesk.invalid"
     signing_keys: tuple[Secret, ...] = ()
-    support_addresses: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
     language: str = "en"
-
-
-class UnknownSender(StrEnum):
-    """What a mail from an address no contact has becomes."""
-
-    NEW_CONTACT = "new_contact"
-    DEFAULT_CONTACT = "default_contact"
-
-
-class AttachmentPolicy(StrEnum):
-    """Which attachments of imported mail are kept (decided by sniffed content, never by name)."""
-
-    IMAGES = "images"
-    ALL = "all"
-    NONE = "none"
-
-
-class SubjectMatch(StrEnum):
-    """Whether a ticket tag in the subject is trusted when the sender is not on the ticket.
-
-    ``accept``: always (classic helpdesk behaviour); ``known_senders``: only from the reporter or
-    someone already on the ticket, else a new ticket is created (Zammad #5064);
-    ``new_ticket``: same check, spelled for hosts that link the new ticket to the old.
-    """
-
-    ACCEPT = "accept"
-    KNOWN_SENDERS = "known_senders"
-    NEW_TICKET = "new_ticket"
-
-
-@attrs.frozen(kw_only=True)
-class ImportConfig:
-    """``[import]``: the defaults applied when mail becomes tickets.
-
-    See ``docs/configuration.md`` for each key. ``ticket_tag`` is the subject tag format with
-    ``{number}`` standing for the ticket number (``"[Ticket#{number}]"``).
-    """
-
-    default_contact: str = "unknown-contact"
-    default_employee: str = "mail-import"
-    status: str = "email imported"
-    follow_up_status: str | None = None
-    queue: str | None = None
-    manager: str | None = None
-    assignee: str | None = None
-    unknown_sender: UnknownSender = UnknownSender.NEW_CONTACT
-    attachments: AttachmentPolicy = AttachmentPolicy.IMAGES
-    ticket_tag: str = "[Ticket#{number}]"
-    subject_match: SubjectMatch = SubjectMatch.KNOWN_SENDERS
 
 
 @attrs.frozen(kw_only=True)
@@ -241,6 +199,16 @@ class MailboxConfig:
     move_to: str | None = None
     address: str | None = None
 
+    def actions(self) -> tuple[MailboxAction, ...]:
+        """The mailbox actions ``after_import`` stands for."""
+        if self.after_import is AfterImport.MARK_SEEN:
+            return (MailboxAction(kind=MailboxActionKind.MARK_SEEN),)
+        if self.after_import is AfterImport.MOVE:
+            return (MailboxAction(kind=MailboxActionKind.MOVE, folder=self.move_to),)
+        if self.after_import is AfterImport.DELETE:
+            return (MailboxAction(kind=MailboxActionKind.DELETE),)
+        return ()
+
     @property
     def url(self) -> str:
         """A readable URL of the mailbox (no password): ``imaps://user@host:993/INBOX``."""
@@ -261,7 +229,7 @@ class Config:
     """
 
     desk: DeskConfig = DeskConfig()
-    import_: ImportConfig = ImportConfig()
+    import_: ImportSettings = attrs.field(factory=ImportSettings)
     database: DatabaseConfig = DatabaseConfig()
     mailboxes: tuple[MailboxConfig, ...] = ()
     sections: Mapping[str, object] = attrs.field(factory=dict, repr=False)
@@ -270,6 +238,19 @@ class Config:
     def section(self, name: str) -> object | None:
         """The parsed value of section ``name`` (``None`` when the file has no such section)."""
         return self.sections.get(name)
+
+    def import_settings(self, mailbox: MailboxConfig | None = None) -> ImportSettings:
+        """The :class:`~helpmail.tickets.settings.ImportSettings` for importing from ``mailbox``.
+
+        ``[import]`` plus the desk's signing keys and own addresses and the mailbox's
+        ``after_import`` actions.
+        """
+        return attrs.evolve(
+            self.import_,
+            signing_keys=tuple(key.reveal() for key in self.desk.signing_keys),
+            own_addresses=self.desk.addresses,
+            after_import=mailbox.actions() if mailbox is not None else (),
+        )
 
     def mailbox(self, name: str) -> MailboxConfig:
         """The mailbox called ``name``; :class:`ConfigError` when there is none."""
@@ -603,34 +584,148 @@ def parse_desk(value: object, key: str) -> DeskConfig:
     else:
         keys = table.get("signing_keys", secret_list, ())
     no_addresses: tuple[str, ...] = ()
-    addresses = table.get("support_addresses", email_list, no_addresses)
+    addresses = table.get("addresses", email_list, no_addresses)
     language = table.get("language", string, "en")
     table.finish()
     return DeskConfig(
         name=name,
         domain=desk_domain,
         signing_keys=keys,
-        support_addresses=addresses,
+        addresses=addresses,
         language=language,
     )
 
 
-def parse_import(value: object, key: str) -> ImportConfig:
-    """Parse ``[import]`` (see :class:`ImportConfig`)."""
-    base = ImportConfig()
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKmMgG]?i?[bB]?)\s*$")
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def size(value: object, key: str) -> int:
+    """A size in bytes: an integer, or a string such as ``"20 MB"``, ``"512 KiB"`` (1024-based)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            unit = match.group(2).lower()[:1]
+            number = float(match.group(1)) * _SIZE_UNITS[unit if unit != "b" else ""]
+            if number >= 1:
+                return int(number)
+    raise ConfigError(key, f'must be a size like 20971520 or "20 MB", got {_show(value)}')
+
+
+#: ``attachments = "..."`` keywords and the policies they stand for.
+ATTACHMENT_KEYWORDS = {
+    "images": AttachmentPolicy.images,
+    "all": AttachmentPolicy.everything,
+    "none": AttachmentPolicy.nothing,
+}
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
+
+
+def attachment_types(value: object, key: str) -> frozenset[str] | None:
+    """``"images"``/``"all"``/``"none"`` or an array of media types (``["image/png", ...]``).
+
+    Returns the set of sniffed media types to keep (``None``: keep everything).
+    """
+    if isinstance(value, str):
+        factory = ATTACHMENT_KEYWORDS.get(value.strip().lower())
+        if factory is None:
+            listed = ", ".join(f'"{name}"' for name in ATTACHMENT_KEYWORDS)
+            raise ConfigError(
+                key,
+                f"must be one of {listed} or an array of media types, got {_show(value)}"
+                + suggest(value, list(ATTACHMENT_KEYWORDS)),
+            )
+        return factory().allowed_types
+    types = string_list(value, key)
+    errors = [
+        ConfigError(f"{key}[{index}]", f'must be a media type like "image/png", got {_show(item)}')
+        for index, item in enumerate(types)
+        if not _MEDIA_TYPE.match(item.strip().lower())
+    ]
+    if errors:
+        raise ConfigErrors(errors)
+    return frozenset(item.strip().lower() for item in types)
+
+
+_AUTOMATED_KINDS = ("bulk", "auto_reply")
+
+
+def automated_kinds(value: object, key: str) -> frozenset[str]:
+    """An array naming automated mail kinds (``"bulk"``, ``"auto_reply"``)."""
+    kinds = string_list(value, key) if value != [] else ()
+    errors = [
+        ConfigError(
+            f"{key}[{index}]",
+            f"must be one of {', '.join(repr(k) for k in _AUTOMATED_KINDS)}, got {_show(kind)}"
+            + suggest(kind, list(_AUTOMATED_KINDS)),
+        )
+        for index, kind in enumerate(kinds)
+        if kind not in _AUTOMATED_KINDS
+    ]
+    if errors:
+        raise ConfigErrors(errors)
+    return frozenset(kinds)
+
+
+def number_format(value: object, key: str) -> str:
+    """A ticket number format using ``{n}`` (and optionally ``{year}``, ``{month}``, ``{day}``)."""
+    text = string(value, key)
+    try:
+        text.format(n=1, year=2026, month=1, day=1)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ConfigError(
+            key, f"may use only {{n}}, {{year}}, {{month}}, {{day}}, got {_show(value)} ({error})"
+        ) from None
+    if "{n" not in text:
+        raise ConfigError(key, f"must contain {{n}}, got {_show(value)}")
+    return text
+
+
+def parse_import(value: object, key: str) -> ImportSettings:
+    """Parse ``[import]`` into :class:`~helpmail.tickets.settings.ImportSettings`.
+
+    Signing keys and own addresses come from ``[desk]``, mailbox actions from the mailbox (see
+    :meth:`Config.import_settings`).
+    """
+    base = ImportSettings()
     table = Table(value, key)
-    result = ImportConfig(
-        default_contact=table.get("default_contact", string, base.default_contact),
-        default_employee=table.get("default_employee", string, base.default_employee),
+    template = table.get("ticket_tag", ticket_tag, base.ticket_tag.template)
+    pattern = table.get("ticket_number_pattern", string, base.ticket_tag.number_pattern)
+    tag = base.ticket_tag
+    try:
+        tag = TicketTagFormat(template=template, number_pattern=pattern)
+    except ValueError as error:
+        name = "ticket_number_pattern" if table.has("ticket_number_pattern") else "ticket_tag"
+        table.error(name, str(error))
+    allowed = table.get("attachments", attachment_types, base.attachments.allowed_types)
+    attachments = AttachmentPolicy(
+        allowed_types=allowed,
+        max_size=table.get("max_attachment_size", size, base.attachments.max_size),
+        keep_inline=table.get("keep_inline_images", boolean, base.attachments.keep_inline),
+    )
+    result = ImportSettings(
         status=table.get("status", string, base.status),
-        follow_up_status=table.get("follow_up_status", optional_string, None),
-        queue=table.get("queue", optional_string, None),
-        manager=table.get("manager", optional_string, None),
-        assignee=table.get("assignee", optional_string, None),
-        unknown_sender=table.get("unknown_sender", choice(UnknownSender), base.unknown_sender),
-        attachments=table.get("attachments", choice(AttachmentPolicy), base.attachments),
-        ticket_tag=table.get("ticket_tag", ticket_tag, base.ticket_tag),
-        subject_match=table.get("subject_match", choice(SubjectMatch), base.subject_match),
+        follow_up_status=table.get("follow_up_status", optional_string, base.follow_up_status),
+        default_employee=table.get("default_employee", string, base.default_employee),
+        default_contact=table.get("default_contact", string, base.default_contact),
+        unknown_sender=table.get(
+            "unknown_sender", choice(UnknownSenderPolicy), base.unknown_sender
+        ),
+        queue=table.get("queue", optional_string, base.queue),
+        manager=table.get("manager", optional_string, base.manager),
+        assignee=table.get("assignee", optional_string, base.assignee),
+        ticket_tag=tag,
+        subject_match=table.get("subject_match", choice(SubjectMatchPolicy), base.subject_match),
+        attachments=attachments,
+        number_format=table.get("ticket_number_format", number_format, base.number_format),
+        ticket_for_unmatched=table.get(
+            "ticket_for_unmatched", automated_kinds, base.ticket_for_unmatched
+        ),
+        history_text=table.get("history_text", string, base.history_text),
+        max_message_size=table.get("max_message_size", size, base.max_message_size),
+        untitled=table.get("untitled", string, base.untitled),
     )
     table.finish()
     return result
@@ -864,11 +959,11 @@ def parse_config(
     if errors:
         raise ConfigErrors(errors)
     desk = sections.get("desk", DeskConfig())
-    import_ = sections.get("import", ImportConfig())
+    import_ = sections.get("import", ImportSettings())
     database = sections.get("database", DatabaseConfig())
     mailboxes = sections.get("mailboxes", ())
     assert isinstance(desk, DeskConfig)
-    assert isinstance(import_, ImportConfig)
+    assert isinstance(import_, ImportSettings)
     assert isinstance(database, DatabaseConfig)
     assert isinstance(mailboxes, tuple)
     return Config(

@@ -49,6 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("helpmail: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`helpmail demo | head`): stop quietly, like other Unix tools.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return code
 
 

@@ -1,0 +1,227 @@
+"""What the import-like sub-commands share: loading the configuration, opening sources, and
+describing what became of each message in one readable line.
+
+The rule kept here: a message's line says *what happened and why* in the words of the trace
+(``ticket #4 created``, ``refused invoice.png: content is an executable``), never a bare status.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from helpmail.config import Config, MailboxConfig, MailboxKind, load_config
+from helpmail.errors import ConfigError, SourceError
+
+if TYPE_CHECKING:
+    from helpmail.pipeline import Outcome
+    from helpmail.ports import MailSource
+    from helpmail.service import MessageResult
+    from helpmail.tickets.settings import ImportSettings
+
+IMAP_SCHEMES = ("imap://", "imaps://")
+
+
+def load(config: Path | None, *, env: Mapping[str, str] | None = None) -> Config:
+    """The configuration in ``config`` (every default when ``None``)."""
+    return load_config(config, env=env) if config is not None else Config()
+
+
+def _imap_source(settings: object) -> MailSource:
+    try:
+        from helpmail.adapters.imap import ImapSource
+    except ImportError as error:  # pragma: no cover - the IMAP adapter ships with helpmail
+        raise SourceError(f"IMAP is not available in this installation: {error}") from None
+    source: MailSource = ImapSource(settings)  # type: ignore[arg-type]
+    return source
+
+
+def open_source(source: str, config: Config) -> tuple[MailSource, object | None]:
+    """Open ``source``: a configured mailbox name, an ``imap(s)://`` URL, a Maildir or mbox path.
+
+    Returns the source and the configured mailbox it came from (``None`` for a path or URL), whose
+    ``after_import`` actions apply.
+    """
+    for mailbox in config.mailboxes:
+        if getattr(mailbox, "name", None) == source:
+            return _open_configured(mailbox), mailbox
+    if source.lower().startswith(IMAP_SCHEMES):
+        from helpmail.scanner.config import parse_imap_url
+
+        settings = parse_imap_url(source, env=os.environ)
+        return _imap_source(settings), None
+    from helpmail.adapters.mailbox import open_source as open_path
+
+    path = Path(source).expanduser()
+    if not path.exists():
+        known = [str(getattr(m, "name", "")) for m in config.mailboxes]
+        hint = f" (configured mailboxes: {', '.join(known)})" if known else ""
+        raise SourceError(f"{source}: no such Maildir, mbox file or configured mailbox{hint}")
+    return open_path(path), None
+
+
+def _open_configured(mailbox: object) -> MailSource:
+    if isinstance(mailbox, MailboxConfig):
+        if mailbox.kind is MailboxKind.IMAP:
+            from helpmail.scanner.config import settings_from_config
+
+            return _imap_source(settings_from_config(mailbox))
+        from helpmail.adapters.mailbox import MaildirSource, MboxSource
+
+        assert mailbox.path is not None
+        # Named by path, as `helpmail import PATH` names it: both ways give the same message keys.
+        if mailbox.kind is MailboxKind.MBOX:
+            return MboxSource(mailbox.path)
+        return MaildirSource(mailbox.path)
+    # The scanner's own mailbox settings (its [[mailboxes]] parser returns them for IMAP).
+    return _imap_source(mailbox)
+
+
+def mailbox_settings(config: Config, mailbox: object | None) -> ImportSettings:
+    """The :class:`~helpmail.tickets.settings.ImportSettings` for importing from ``mailbox``."""
+    if isinstance(mailbox, MailboxConfig):
+        return config.import_settings(mailbox)
+    settings = config.import_settings()
+    actions = getattr(mailbox, "after_import", None)
+    if actions is not None:
+        import attrs
+
+        if not isinstance(actions, tuple):
+            actions = (actions,)
+        settings = attrs.evolve(settings, after_import=actions)
+    return settings
+
+
+def database_path(db: Path | None, config: Config) -> Path:
+    """``--db`` or the configuration's ``[database] path``; a clear error when neither is set."""
+    if db is not None:
+        return db
+    if config.database.path is not None:
+        return config.database.path
+    raise ConfigError("--db", "no database given: pass --db PATH or set [database] path")
+
+
+# --------------------------------------------------------------------------------------------
+# Describing results
+
+
+def _steps(outcome: Outcome | None, step: str) -> list[tuple[str, str]]:
+    if outcome is None:
+        return []
+    return [(s.decision, s.detail) for s in outcome.trace if s.step == step]
+
+
+_QUOTED = re.compile(r"'([^']{1,200})'")
+_CONTENT = re.compile(r"content is ([\w.+/-]{1,100})")
+_EVIDENCE = {
+    "signed_message_id": "signed Message-ID",
+    "known_message_id": "In-Reply-To/References",
+    "subject_tag": "subject tag",
+    "bounced_message_id": "bounced Message-ID",
+}
+
+
+def _attachment_note(decision: str, detail: str) -> str:
+    label, _, why = detail.partition(": ")
+    name = _QUOTED.search(label)
+    shown = name.group(1) if name else label or "an attachment"
+    content = _CONTENT.search(why)
+    if decision == "refused":
+        what = f"content is {content.group(1)}" if content else why
+        return f"refused attachment {shown} ({what})"
+    return f"kept attachment {shown}" + (f" ({content.group(1)})" if content else "")
+
+
+def notes(outcome: Outcome | None, *, contacts: bool = True) -> list[str]:
+    """The noteworthy details of an outcome: attachments, repairs, refused subject tags, senders.
+
+    ``contacts=False`` leaves out the routine "new contact" notes.
+    """
+    found: list[str] = []
+    for decision, detail in _steps(outcome, "attachment"):
+        found.append(_attachment_note(decision, detail))
+    for decision, detail in _steps(outcome, "parse"):
+        if decision != "clean":
+            found.append(f"repaired while parsing ({detail or decision})")
+    for decision, detail in _steps(outcome, "ticket_ref"):
+        if decision == "not followed":
+            found.append(detail)
+    if contacts:
+        for decision, detail in _steps(outcome, "sender"):
+            if decision in ("new contact", "default contact"):
+                found.append(f"{decision}: {detail}")
+    return found
+
+
+def _evidence(outcome: Outcome | None) -> str:
+    for decision, _detail in _steps(outcome, "ticket_ref"):
+        if decision not in ("none", "not followed"):
+            return _EVIDENCE.get(decision, decision.replace("_", " "))
+    return ""
+
+
+def describe(result: MessageResult) -> str:
+    """One readable line for what became of a message (without its subject)."""
+    from helpmail.tickets.importing import OutcomeKind
+
+    outcome = result.outcome
+    number = f"#{result.ticket_number}" if result.ticket_number else "a ticket"
+    kind = outcome.mail_kind if outcome is not None else None
+    automated = kind not in (None, "human")
+    evidence = _evidence(outcome)
+    by = f" (found by {evidence})" if evidence else ""
+    if result.kind is OutcomeKind.CREATED:
+        text = f"ticket {number} created"
+        if automated:
+            text += f", filed as automated mail ({kind}): never answered"
+    elif result.kind is OutcomeKind.FOLLOW_UP:
+        if automated:
+            text = f"{kind.replace('_', '-') if kind else 'automated'} filed on {number}{by}: "
+            text += "not answered"
+        else:
+            text = f"follow-up on {number}{by}"
+    elif result.kind is OutcomeKind.BOUNCE_ATTACHED:
+        text = f"bounce attached to {number}{by}"
+        bounce = _steps(outcome, "bounce")
+        if bounce:
+            text += f": {bounce[0][1].split(';')[0]}"
+        text += "; never answered"
+    elif result.kind is OutcomeKind.DUPLICATE:
+        text = f"duplicate of a mail already imported into {number}: not imported again"
+    elif result.kind is OutcomeKind.ALREADY_IMPORTED:
+        text = "already imported (skipped)"
+    elif result.kind is OutcomeKind.DROPPED:
+        text = f"not imported: {result.detail or 'dropped'}"
+    elif result.kind is OutcomeKind.QUARANTINED:
+        text = f"quarantined: {result.error}"
+    else:
+        text = "in quarantine from an earlier run (skipped)"
+    extra = notes(outcome, contacts=False)
+    if extra:
+        text += "; " + "; ".join(extra)
+    if result.action_error:
+        text += f"; mailbox action failed (redone next run): {result.action_error}"
+    return text
+
+
+def result_dict(result: MessageResult) -> dict[str, object]:
+    """A JSON-ready form of one result."""
+    outcome = result.outcome
+    return {
+        "ref": str(result.ref),
+        "outcome": result.kind.value,
+        "mail_kind": outcome.mail_kind if outcome is not None else None,
+        "subject": result.subject,
+        "ticket": result.ticket_number,
+        "summary": describe(result),
+        "notes": notes(outcome),
+        "error": result.error,
+        "action_error": result.action_error,
+        "trace": [
+            {"step": s.step, "decision": s.decision, "detail": s.detail}
+            for s in (outcome.trace if outcome is not None else ())
+        ],
+    }

@@ -1,0 +1,102 @@
+"""``helpmail import SOURCE --db PATH [--config FILE]``: import a mailbox into an SQLite store.
+
+SOURCE is a Maildir folder, an mbox file, an ``imap://`` / ``imaps://`` URL (the password comes
+from the environment variable ``HELPMAIL_IMAP_PASSWORD``, never from the URL), or the name of a
+``[[mailboxes]]`` entry of the configuration. The import is idempotent: a second run over the same
+mailbox imports nothing new and says so. A progress line is drawn on stderr only when stderr is a
+terminal; the summary goes to stdout.
+
+Exit status: 0 when every message was handled (imported, skipped as known, or dropped by policy),
+1 when a message went to the quarantine or a mailbox action failed, 2 for errors that stopped the
+run (configuration, store, source).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from helpmail.cli._common import (
+    database_path,
+    describe,
+    load,
+    mailbox_settings,
+    open_source,
+    result_dict,
+)
+from helpmail.cli._output import Progress, dump_json, shorten, table
+
+HELP = "import a Maildir folder, an mbox file or an IMAP folder into an SQLite ticket store"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="Maildir folder, mbox file, imap(s)://user@host/FOLDER, or a configured mailbox name",
+    )
+    parser.add_argument(
+        "--db", type=Path, metavar="PATH", help="SQLite file (default: [database] path)"
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file")
+    parser.add_argument(
+        "--limit", type=int, metavar="N", help="stop after N messages (the rest waits for next run)"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print one line for every message"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from helpmail.adapters.sqlite import SqliteStore
+    from helpmail.service import Desk
+    from helpmail.tickets.importing import OutcomeKind
+
+    config = load(args.config)
+    db = database_path(args.db, config)
+    source, mailbox = open_source(args.source, config)
+    progress = Progress("importing")
+    try:
+        store = SqliteStore(db)
+        try:
+            desk = Desk(store=store, settings=mailbox_settings(config, mailbox))
+            report = desk.import_from(
+                source, progress=lambda done, _result: progress.update(done), limit=args.limit
+            )
+        finally:
+            progress.close()
+            store.close()
+    finally:
+        source.close()
+    problems = [
+        r for r in report.results if r.kind is OutcomeKind.QUARANTINED or r.action_error is not None
+    ]
+    if args.json:
+        dump_json(
+            {
+                "source": args.source,
+                "database": str(db),
+                "summary": report.summary(),
+                "counts": {kind.value: n for kind, n in report.counts.items() if n},
+                "messages": [result_dict(r) for r in report.results],
+            }
+        )
+        return 1 if problems else 0
+    shown = report.results if args.verbose else problems
+    if shown:
+        rows = [
+            (r.ref.uid[:24], shorten(r.subject or "(no subject)", 40), describe(r)) for r in shown
+        ]
+        print(table(rows, headers=("message", "subject", "what happened")))
+        print()
+    counts = [(kind.value.replace("_", " "), str(n)) for kind, n in report.counts.items() if n]
+    print(f"{args.source} -> {db}")
+    if counts:
+        print(table([(f"  {what}", n) for what, n in counts]))
+    print(report.summary())
+    if report.total and report.counts[OutcomeKind.ALREADY_IMPORTED] == report.total:
+        print("everything was already imported: nothing new")
+    if problems:
+        print(f"{len(problems)} message(s) need attention (see above)")
+    return 1 if problems else 0
