@@ -213,7 +213,7 @@ def organisation_for_domain(domain: str, settings: ContactSettings) -> Organisat
     subdomain rule, a longer domain beats a shorter one), ties keep the configured order.
     """
     if not settings.organisations_by_domain:
-        return OrganisationMatch(organisation=None, note="organisations by domain are off")
+        return OrganisationMatch(organisation=None)
     if not domain:
         return OrganisationMatch(organisation=None, note="no domain")
     if is_free_mail(domain, settings.free_mail_domains):
