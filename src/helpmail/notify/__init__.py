@@ -6,7 +6,9 @@
   return path (:mod:`helpmail.notify.settings`);
 * :func:`plan_notifications` - resolve, render (:mod:`helpmail.templates`) and compose
   (:mod:`helpmail.notify.compose`) in one call;
-* :func:`check_notify_settings` - the ``helpmail check`` findings for all of it.
+* :func:`check_notify_settings` - the ``helpmail check`` findings for all of it;
+* :class:`Notifier` - plans and sends each event's mails through a :class:`MailSender`
+  (``Desk(on_events=Notifier(...))``), recording failures instead of raising.
 
 Nothing here does I/O; a :class:`MailSender` (:mod:`helpmail.adapters.smtp`,
 :mod:`helpmail.adapters.outbox`) sends what the plan says.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from helpmail.notify.check import Finding, Severity, check_notify_settings
 from helpmail.notify.compose import ComposeError, compose, parse_verp, verp_address
+from helpmail.notify.notifier import Delivery, Notifier
 from helpmail.notify.plan import (
     Notification,
     NotificationPlan,
@@ -55,6 +58,7 @@ from helpmail.notify.settings import (
 __all__ = [
     "DEFAULT_EVENT_ROLES",
     "ComposeError",
+    "Delivery",
     "DeliveryGuardLike",
     "Directory",
     "EventKind",
@@ -62,6 +66,7 @@ __all__ = [
     "MailSender",
     "Notification",
     "NotificationPlan",
+    "Notifier",
     "NotifyConfig",
     "NotifySettings",
     "OutgoingMail",

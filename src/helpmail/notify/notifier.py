@@ -1,0 +1,87 @@
+"""The notification service glue: events in, mails out through a :class:`MailSender`.
+
+:class:`Notifier` is what a host (or :class:`helpmail.service.Desk` through its ``on_events``
+hook) calls after a commit: for each ticket event it plans the notifications
+(:func:`~helpmail.notify.plan_notifications`) and hands each mail to the sender port. It performs
+no I/O of its own - only through the ports it is given - and it never lets one failure stop the
+rest: a template error or a refused mail is recorded in the :class:`Delivery` log with its reason,
+so the import that caused the event is never undone by a notification.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from helpmail.errors import HelpmailError
+from helpmail.notify.plan import Notification, NotificationPlan, plan_notifications
+from helpmail.notify.ports import DeliveryGuardLike, Directory, MailSender, SendReceipt
+from helpmail.notify.settings import NotifySettings
+from helpmail.templates import TemplateRenderer
+from helpmail.tickets.events import TicketEvent
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    """What happened to one event's notifications: the plan, receipts, and errors."""
+
+    event: TicketEvent
+    plan: NotificationPlan | None
+    receipts: tuple[tuple[Notification, SendReceipt], ...] = ()
+    failures: tuple[tuple[Notification | None, str], ...] = ()
+
+
+@attrs.define(kw_only=True)
+class Notifier:
+    """Plans and sends the notifications of ticket events (usable as ``Desk(on_events=...)``).
+
+    ``on_sent`` is called after each accepted mail (e.g. to let the delivery guard count it for
+    its caps); ``log`` keeps the last ``keep`` deliveries for inspection (the demo prints it).
+    """
+
+    settings: NotifySettings
+    directory: Directory
+    renderer: TemplateRenderer
+    sender: MailSender
+    guard: DeliveryGuardLike | None = None
+    now: Callable[[], dt.datetime] | None = None
+    on_sent: Callable[[Notification, SendReceipt], None] | None = None
+    keep: int = 1000
+    log: list[Delivery] = attrs.field(factory=list)
+
+    def __call__(self, events: Sequence[TicketEvent]) -> None:
+        for event in events:
+            self.notify(event)
+
+    def notify(self, event: TicketEvent) -> Delivery:
+        """Plan and send the mails of one event; never raises a :class:`HelpmailError`."""
+        now = self.now() if self.now is not None else None
+        try:
+            plan = plan_notifications(
+                event, self.settings, self.directory, self.renderer, self.guard, now=now
+            )
+        except HelpmailError as error:
+            return self._keep(Delivery(event=event, plan=None, failures=((None, str(error)),)))
+        receipts: list[tuple[Notification, SendReceipt]] = []
+        failures: list[tuple[Notification | None, str]] = []
+        for notification in plan.notifications:
+            if notification.mail is None:
+                continue
+            try:
+                receipt = self.sender.send(notification.mail)
+            except HelpmailError as error:
+                failures.append((notification, str(error)))
+                continue
+            receipts.append((notification, receipt))
+            if self.on_sent is not None:
+                self.on_sent(notification, receipt)
+        return self._keep(
+            Delivery(event=event, plan=plan, receipts=tuple(receipts), failures=tuple(failures))
+        )
+
+    def _keep(self, delivery: Delivery) -> Delivery:
+        self.log.append(delivery)
+        del self.log[: -self.keep]
+        return delivery

@@ -1,0 +1,81 @@
+"""The Notifier: events in, mails into a real Maildir outbox; failures recorded, never raised."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import attrs
+import jinja2
+
+from helpmail.adapters.outbox import MaildirOutbox
+from helpmail.errors import SendError
+from helpmail.notify import (
+    NotifySettings,
+    OutgoingMail,
+    Person,
+    Queue,
+    Sender,
+    SendReceipt,
+    StaticDirectory,
+)
+from helpmail.notify.notifier import Notifier
+from helpmail.templates import TemplateRenderer
+from helpmail.tickets import events as ev
+
+AT = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+SETTINGS = NotifySettings(
+    default_sender=Sender(address="desk@example.com"),
+    signing_key=b"k",
+    message_id_domain="d.example",
+)
+DIRECTORY = StaticDirectory.of(
+    [
+        Person(id="anna", address="anna@example.com"),
+        Person(id="bob", address="refuse-bob@example.com"),
+    ],
+    [Queue(id="q", members=("anna", "bob"))],
+)
+TICKET = ev.TicketSnapshot(id="T-1", number="1", title="Hello", status="new", queue="q")
+
+
+@attrs.define
+class Refusing:
+    """A sender that refuses one address and passes the rest to an outbox."""
+
+    inner: MaildirOutbox
+
+    def send(self, mail: OutgoingMail) -> SendReceipt:
+        if mail.envelope_to[0].startswith("refuse"):
+            raise SendError("550 no such user")
+        return self.inner.send(mail)
+
+
+def test_notifier_sends_each_events_mails_to_the_outbox(tmp_path: Path) -> None:
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    sent: list[str] = []
+    notifier = Notifier(
+        settings=SETTINGS, directory=DIRECTORY, renderer=TemplateRenderer(),
+        sender=Refusing(outbox), on_sent=lambda n, r: sent.append(n.recipient.address),
+    )  # fmt: skip
+    notifier(
+        (ev.Escalated(ticket=TICKET, at=AT), ev.StatusChanged(ticket=TICKET, at=AT, old_status="x"))
+    )
+    assert sent == ["anna@example.com"]
+    assert len(list(outbox.messages())) == 1
+    first, second = notifier.log
+    assert [(n.recipient.address if n else None, why) for n, why in first.failures] == [
+        ("refuse-bob@example.com", "550 no such user")
+    ]
+    assert second.plan is not None
+    assert second.plan.notifications == ()
+
+
+def test_notifier_template_error_is_recorded_not_raised(tmp_path: Path) -> None:
+    broken = TemplateRenderer(jinja2.DictLoader({"en/default.subject": "{{ nope }}"}))
+    notifier = Notifier(
+        settings=SETTINGS, directory=DIRECTORY, renderer=broken, sender=MaildirOutbox(tmp_path)
+    )
+    delivery = notifier.notify(ev.Escalated(ticket=TICKET, at=AT))
+    assert delivery.plan is None
+    assert "en/default.subject, line 1" in delivery.failures[0][1]
