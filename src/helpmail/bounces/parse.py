@@ -1,0 +1,837 @@
+"""``parse_bounce``: read every bounced recipient, its reason and the original Message-ID.
+
+The rule this module keeps: **machine-readable first, text last, never raise.** The readers run in
+order and the first one that finds recipients decides the format:
+
+1. RFC 3464 delivery status notifications (``message/delivery-status``), including RFC 6533
+   ``message/global-delivery-status`` and the non-standard ``Action`` values MTAs write;
+2. Amazon SES / SNS JSON notifications (parsed as JSON, so no JSON fragment ever becomes an
+   address -- flufl.bounce's failure on these);
+3. the ``X-Failed-Recipients`` header (Exim, Gmail, ...);
+4. MTA text formats (Postfix, Exim, qmail, Sendmail, Exchange/Office 365, Gmail, Yahoo,
+   OpenSMTPD, Courier, Domino, ...), read as data: :data:`RECIPIENT_LINES`;
+5. generic patterns: addresses near failure wording in the report text.
+
+Line ends are normalised (CR and CRLF to LF) before any of this; a mail with bare CRs is parsed
+again from normalised bytes. Every address returned is a valid addr-spec (email-validator, syntax
+only). The reason of each recipient comes from its status code *and* text
+(:func:`helpmail.bounces.reasons.decide_reason`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from helpmail.bounces.model import Bounce, BouncedRecipient, BounceKind, BounceReason
+from helpmail.bounces.reasons import HARD_REASONS, decide_reason, normalise_status, smtp_command
+
+if TYPE_CHECKING:
+    from helpmail.mail.model import InboundMail
+
+#: Part types that carry an RFC 3464 report (RFC 6533 §6 adds the "global" UTF-8 form).
+DSN_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+#: Part types that carry the returned message or its headers (RFC 3462 §2, RFC 6533 §6).
+RETURNED_TYPES = frozenset(
+    {
+        "message/rfc822",
+        "message/global",
+        "text/rfc822-headers",
+        "message/global-headers",
+        "message/partial",
+    }
+)
+
+#: RFC 3464 §2.3.3 defines failed, delayed, delivered, relayed, expanded; MTAs write others.
+ACTIONS: dict[str, str] = {
+    "failed": "failed",
+    "failure": "failed",
+    "fail": "failed",
+    "failed permanently": "failed",
+    "bounced": "failed",
+    "bounce": "failed",
+    "permanent": "failed",
+    "error": "failed",
+    "undeliverable": "failed",
+    "rejected": "failed",
+    "reject": "failed",
+    "hardbounce": "failed",
+    "delayed": "delayed",
+    "delay": "delayed",
+    "deferred": "delayed",
+    "retry": "delayed",
+    "transient": "delayed",
+    "temporary": "delayed",
+    "queued": "delayed",
+    "delivered": "delivered",
+    "deliver": "delivered",
+    "success": "delivered",
+    "sent": "delivered",
+    "relayed": "relayed",
+    "relay": "relayed",
+    "expanded": "expanded",
+}
+_FAILING_ACTIONS = frozenset({"failed", "delayed"})
+
+# An addr-spec as found in bounce text (RFC 5322 §3.4.1 dot-atom local part, which covers real
+# bounces; quoted local parts are rare there). Bounded repetitions keep it linear.
+_ADDR = (
+    r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}"
+)
+_ADDR_RX = re.compile(_ADDR)
+_REPLY_CODE = re.compile(r"(?<![\d.])([245]\d\d)(?:[ \-]|$)", re.MULTILINE)
+_BLANK_SPLIT = re.compile(r"\n[ \t]*\n")
+_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,76})[ \t]*:[ \t]*(.*)$")
+_SNS_WRAP = re.compile(r"!\n ")
+
+#: Addresses that send bounces, never receive them (RFC 5321 §4.5.1 postmaster, RFC 3834 §5).
+_NOT_RECIPIENT = re.compile(
+    r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mailerdaemon|root|abuse|"
+    r"no-?reply|do-?not-?reply|bounces?|nobody|double-bounce|mdaemon)@",
+    re.IGNORECASE,
+)
+
+#: Where the returned copy of the original mail starts inside a text bounce (qmail, Exim,
+#: Sendmail, Postfix without MIME, Exchange, ...). Text after it is the original mail, not the
+#: report, so no recipient is read from it, but its Message-ID is the original one.
+RETURNED_MESSAGE_MARKERS = re.compile(
+    r"^[ \t]*(?:-{2,}|={2,}|\*{2,})?[ \t]*(?:"
+    r"below this line is a copy of the message|this is a copy of the message|"
+    r"(?:the )?original message (?:follows|headers|was|is)|original message\b|"
+    r"unsent message (?:below|follows)|returned message|"
+    r"message text follows|the header of the original message|undelivered message headers|"
+    r"copy of (?:the |your )?(?:original )?message|rejected message|headers of the original message|"
+    r"your message reads|(?:partial )?message headers? follows?|original message header|"
+    r"\*+ ?message headers? ?\*+|returned mail|the original message was received|"
+    r"original mail(?: header)?s?|attached is a copy of|message header follows|"
+    r"the first \d+ lines of|following is a copy of|undelivered message follows|"
+    r"included is a copy|body of message generated response|transcript of session follows"
+    r")",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: Markers that end the report but whose following text still belongs to it (session
+#: transcripts hold the SMTP dialogue, useful for the reason).
+_TRANSCRIPT = re.compile(r"transcript of session follows", re.IGNORECASE)
+
+_DELAY_WORDS = re.compile(
+    r"delivery (?:status notification \(delay\)|delayed|has been delayed)|"
+    r"has not (?:yet )?been delivered|will (?:continue|keep) (?:trying|to try|retrying)|"
+    r"still (?:being )?(?:retried|trying)|warning: could not send message for past|"
+    r"delayed mail|message delayed|not been delivered yet|temporarily deferred|"
+    r"this is (?:only )?a warning|no action is required on your part|"
+    r"delivery attempts will continue|retrying|try again for",
+    re.IGNORECASE,
+)
+_FAIL_WORDS = re.compile(
+    r"permanent(?:ly)?|fatal|could not be delivered|undeliverable|failed|giving up|gave up|"
+    r"returned to sender|delivery (?:has )?failed|not delivered|unable to deliver|"
+    r"rejected|does not exist",
+    re.IGNORECASE,
+)
+
+#: Recipient lines of the MTA text formats, as data: ``(format, regex)``; each regex has a group
+#: ``addr`` and may have ``text`` (the rest of the line). The first format with a match decides;
+#: diagnostic text is the rest of the line plus the lines that follow up to a blank line.
+RECIPIENT_LINES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
+    for name, pattern in (
+        # Postfix (bounce(8) template): "<user@example.org> (expanded from <x>): text"
+        (
+            "postfix",
+            rf"^<(?P<addr>{_ADDR})>(?: \(expanded from <[^>\n]{{0,300}}>\))?:[ \t]*(?P<text>.*)$",
+        ),
+        # Sendmail: "<user@example.org>... User unknown" / "... while talking to"
+        ("sendmail", rf"^[ \t]*<?(?P<addr>{_ADDR})>?\.\.\.[ \t]*(?P<text>.*)$"),
+        # Sendmail / SMTP transcripts: ">>> RCPT To:<user@example.org>"
+        ("transcript", rf"^[ \t]*>>>[ \t]*RCPT[ \t]+TO:[ \t]*<(?P<addr>{_ADDR})>(?P<text>.*)$"),
+        # Exchange: "user@example.org on 1/2/2009 3:04 PM" / Notes "... on ...".
+        (
+            "exchange",
+            rf"^[ \t]*<?(?P<addr>{_ADDR})>?[ \t]+on[ \t]+\d{{1,4}}[/.-]\d{{1,2}}[/.-]\d{{1,4}}(?P<text>.*)$",
+        ),
+        # Exchange 2007+/O365: "user@example.org" alone after "Delivery has failed to these
+        # recipients"; Exim "  user@example.org" indented; Gmail "     user@example.org";
+        # qmail / Yahoo / Courier "<user@example.org>:"; OpenSMTPD "user@example.org: 550 ...".
+        (
+            "line",
+            rf"^[ \t]*[<\"'(\[]?(?P<addr>{_ADDR})[>\"')\]]?[ \t]*(?:\((?:generated|expanded) from [^)\n]{{0,300}}\))?[ \t]*:?[ \t]*$",
+        ),
+        ("colon", rf"^[ \t]*<?(?P<addr>{_ADDR})>?[ \t]*:[ \t]+(?P<text>\S.*)$"),
+        # "Recipient: user@example.org", "Original-Recipient: rfc822;user@...", "To: <...>" in
+        # a report body, "RCPT TO:<user@...>", "Failed address: ...", "Unknown user: ...".
+        (
+            "labelled",
+            rf"(?:recipient(?:\(s\))?|rcpt to|failed address|addressee|the user|user(?:name)?|"
+            rf"mailbox|address(?:es)?|destinatario|empfänger|to)[ \t]*(?:address)?[ \t]*[:=]?[ \t]*"
+            rf"(?:rfc822;)?[ \t]*[<\"'(\[]?(?P<addr>{_ADDR})[>\"')\]]?(?P<text>.*)$",
+        ),
+    )
+)
+
+#: Phrases that put an address in a failure context in free text ("could not deliver to x").
+_GENERIC_CONTEXT = re.compile(
+    r"(?:unknown|invalid|failed|fail|undeliverable|not (?:be )?delivered|could not|couldn't|unable|"
+    r"rejected|refused|error|does not exist|no such|not found|bounced|permanent|full|quota|"
+    r"disabled|deliver(?:y|ed)?|recipient|user|mailbox)",
+    re.IGNORECASE,
+)
+
+_MSGID_HEADER = re.compile(r"^message-id:[ \t]*(.*(?:\n[ \t]+.*)*)", re.IGNORECASE | re.MULTILINE)
+_SUBJECT_HEADER = re.compile(r"^subject:[ \t]*(.*(?:\n[ \t]+.*)*)", re.IGNORECASE | re.MULTILINE)
+_MSGID_VALUE = re.compile(r"<([^<>\s]{1,998})>")
+
+
+def normalise_line_ends(text: str) -> str:
+    """CRLF and bare CR to LF (RFC 5322 §2.3 allows only CRLF; bounces arrive with all three)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@functools.lru_cache(maxsize=8192)
+def valid_addr_spec(text: str) -> str | None:
+    """``text`` as a valid addr-spec (email-validator, syntax only), or ``None``.
+
+    The domain must have a dot and the address must not be a JSON fragment, a Message-ID nor a
+    file name: everything that is returned as a bounced recipient passes here.
+    """
+    candidate = text.strip().strip("<>\"'()[],;:").rstrip(".")
+    if not candidate or "@" not in candidate or len(candidate) > 254:
+        return None
+    if any(c in candidate for c in '{}"\\ \t\n'):
+        return None
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(
+            candidate,
+            check_deliverability=False,
+            allow_smtputf8=True,
+            globally_deliverable=False,
+            allow_quoted_local=False,
+        )
+    except EmailNotValidError:
+        return None
+    except Exception:  # pragma: no cover - email-validator's idna may raise on odd input
+        return None
+    local, _, domain = candidate.rpartition("@")
+    if "." not in domain:
+        return None
+    return f"{local}@{domain}"
+
+
+@attrs.frozen(kw_only=True)
+class _Row:
+    """One recipient as a reader found it, before the reason is decided."""
+
+    address: str
+    action: str | None = None
+    status: str | None = None
+    reply_code: str | None = None
+    diagnostic: str | None = None
+    remote_mta: str | None = None
+    extra_text: str = ""
+    source: str = ""
+    forced_reason: BounceReason | None = None
+    forced_hard: bool | None = None
+
+
+@attrs.frozen(kw_only=True)
+class _View:
+    """The parts of a mail the readers need, line ends normalised."""
+
+    mail: InboundMail
+    report: str
+    """The human-readable report (text before the returned copy of the original message)."""
+    transcript: str
+    returned: str
+    """The returned original message (or its headers), as text."""
+    dsn: tuple[str, ...]
+    body: str
+
+
+def _part_text(part_text: str | None, payload: bytes) -> str:
+    if part_text is not None:
+        return normalise_line_ends(part_text)
+    return normalise_line_ends(payload.decode("utf-8", "replace"))
+
+
+def _view(mail: InboundMail) -> _View:
+    dsn: list[str] = []
+    returned: list[str] = []
+    texts: list[str] = []
+    for part in mail.parts:
+        if part.content_type in DSN_TYPES:
+            dsn.append(_part_text(part.text, part.payload))
+        elif part.content_type in RETURNED_TYPES:
+            returned.append(_part_text(part.text, part.payload))
+        elif part.content_type == "text/plain" and part.disposition != "attachment":
+            texts.append(normalise_line_ends(part.text or ""))
+        elif part.content_type == "text/html" and not texts and part.text:
+            from helpmail.mail.html import html_to_text
+
+            texts.append(normalise_line_ends(html_to_text(part.text)))
+    body = "\n\n".join(t for t in texts if t.strip())
+    if not body.strip():
+        body = normalise_line_ends(mail.text)
+    report, transcript, rest = _split_report(body)
+    if rest:
+        returned.append(rest)
+    return _View(
+        mail=mail,
+        report=report,
+        transcript=transcript,
+        returned="\n".join(returned),
+        dsn=tuple(dsn),
+        body=body,
+    )
+
+
+def _split_report(body: str) -> tuple[str, str, str]:
+    """Split a text bounce into report, session transcript and the returned original mail."""
+    report, transcript = body, ""
+    for match in RETURNED_MESSAGE_MARKERS.finditer(body):
+        if match.start() == 0 and match.end() < 40 and not body[: match.start()].strip():
+            continue
+        if _TRANSCRIPT.search(match.group(0)):
+            tail = body[match.end() :]
+            nxt = RETURNED_MESSAGE_MARKERS.search(tail)
+            if nxt is not None and not _TRANSCRIPT.search(nxt.group(0)):
+                transcript = tail[: nxt.start()]
+                return body[: match.start()], transcript, tail[nxt.start() :]
+            return body[: match.start()], tail, ""
+        return body[: match.start()], transcript, body[match.start() :]
+    return report, transcript, ""
+
+
+# --- RFC 3464 ----------------------------------------------------------------------------------
+
+
+def _dsn_groups(text: str) -> list[dict[str, str]]:
+    """The field groups of a DSN (RFC 3464 §2.1: per-message fields, then one group per recipient,
+    separated by blank lines). Continuation lines are unfolded (RFC 5322 §2.2.3); a group with two
+    ``Final-Recipient`` fields (MTAs that forget the blank line) is split."""
+    groups: list[dict[str, str]] = []
+    for chunk in _BLANK_SPLIT.split(text):
+        current: dict[str, str] = {}
+        last: str | None = None
+        for line in chunk.split("\n"):
+            if not line.strip():
+                continue
+            if line[:1] in " \t" and last is not None:
+                current[last] += " " + line.strip()
+                continue
+            match = _FIELD.match(line)
+            if match is None:
+                continue
+            name = match[1].lower()
+            if name == "final-recipient" and name in current:
+                groups.append(current)
+                current = {}
+            current.setdefault(name, match[2].strip())
+            last = name if current.get(name) == match[2].strip() else None
+        if current:
+            groups.append(current)
+    return groups
+
+
+def _typed_value(value: str) -> str:
+    """The value of an RFC 3464 ``type; value`` field (``rfc822; a@b`` -> ``a@b``)."""
+    head, sep, tail = value.partition(";")
+    text = tail if sep and " " not in head.strip() else value
+    return text.strip()
+
+
+def _reply_code(text: str | None) -> str | None:
+    if not text:
+        return None
+    match = _REPLY_CODE.search(text)
+    return match[1] if match else None
+
+
+def _rfc3464(view: _View) -> tuple[list[_Row], bool]:
+    """Recipients of the DSN parts; the flag says whether any DSN recipient group was seen."""
+    rows: list[_Row] = []
+    seen_any = False
+    for text in view.dsn:
+        groups = _dsn_groups(text)
+        per_message = groups[0] if groups and "final-recipient" not in groups[0] else {}
+        for group in groups:
+            raw = (
+                group.get("final-recipient")
+                or group.get("original-recipient")
+                or group.get("x-actual-recipient")
+            )
+            if raw is None:
+                continue
+            seen_any = True
+            address = valid_addr_spec(_typed_value(raw))
+            if address is None:
+                fallback = group.get("original-recipient") or group.get("x-actual-recipient")
+                address = valid_addr_spec(_typed_value(fallback)) if fallback else None
+            if address is None:
+                found = _ADDR_RX.search(raw)
+                address = valid_addr_spec(found[0]) if found else None
+            if address is None:
+                continue
+            status = normalise_status(group.get("status"))
+            diagnostic = group.get("diagnostic-code")
+            diag_text = _typed_value(diagnostic) if diagnostic else None
+            from_diag = normalise_status(diag_text)
+            if status is None or (
+                status.endswith(".0.0") and from_diag and from_diag[0] == status[0]
+            ):
+                status = from_diag or status
+            action_raw = (group.get("action") or "").strip().lower().split(" ")[0].rstrip(";,.")
+            action = ACTIONS.get(action_raw)
+            if action is None:
+                action = _action_from_status(status)
+            remote = group.get("remote-mta") or per_message.get("reporting-mta")
+            rows.append(
+                _Row(
+                    address=address,
+                    action=action,
+                    status=status,
+                    reply_code=_reply_code(diag_text),
+                    diagnostic=diag_text or None,
+                    remote_mta=_typed_value(remote) if remote else None,
+                    source="rfc3464",
+                    extra_text=_text_about(view, address),
+                )
+            )
+    return rows, seen_any
+
+
+def _action_from_status(status: str | None) -> str | None:
+    if status is None:
+        return None
+    return {"5": "failed", "4": "delayed", "2": "delivered"}.get(status[0])
+
+
+# --- Amazon SES / SNS JSON -------------------------------------------------------------------
+
+#: SES bounce sub-types (https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html).
+SES_SUBTYPES: dict[str, BounceReason] = {
+    "suppressed": BounceReason.SUPPRESSED,
+    "onaccountsuppressionlist": BounceReason.SUPPRESSED,
+    "noemail": BounceReason.USER_UNKNOWN,
+    "mailboxfull": BounceReason.MAILBOX_FULL,
+    "messagetoolarge": BounceReason.TOO_BIG,
+    "contentrejected": BounceReason.REJECTED_POLICY,
+    "attachmentrejected": BounceReason.REJECTED_POLICY,
+}
+
+
+def _ses_json(view: _View) -> tuple[list[_Row], str | None, bool]:
+    """Rows from an SES notification (JSON body, maybe wrapped in an SNS envelope).
+
+    Returns the rows, the original Message-ID and whether the body was an SES notification at
+    all (a complaint or delivery notification is one, with no rows).
+    """
+    body = view.body.strip()
+    start = body.find("{")
+    if start < 0 or start > 200 or ('"notificationType"' not in body and '"eventType"' not in body):
+        return [], None, False
+    end = body.rfind("}")
+    blob = _SNS_WRAP.sub("", body[start : end + 1])
+    try:
+        data: Any = json.loads(blob)
+    except ValueError:
+        return [], None, True
+    if isinstance(data, dict) and isinstance(data.get("Message"), str):
+        try:
+            data = json.loads(data["Message"])
+        except ValueError:
+            return [], None, True
+    if not isinstance(data, dict):
+        return [], None, True
+    kind = str(data.get("notificationType") or data.get("eventType") or "")
+    mail_info = data.get("mail") if isinstance(data.get("mail"), dict) else {}
+    original = None
+    if isinstance(mail_info, dict):
+        for header in mail_info.get("headers") or []:
+            if isinstance(header, dict) and str(header.get("name", "")).lower() == "message-id":
+                found = _MSGID_VALUE.search(str(header.get("value", "")))
+                original = found[1] if found else None
+        if original is None and isinstance(mail_info.get("messageId"), str):
+            original = mail_info["messageId"]
+    if kind.lower() != "bounce":
+        return [], original, True
+    bounce = data.get("bounce")
+    if not isinstance(bounce, dict):
+        return [], original, True
+    bounce_type = str(bounce.get("bounceType") or "").lower()
+    subtype = str(bounce.get("bounceSubType") or "").lower()
+    rows: list[_Row] = []
+    for item in bounce.get("bouncedRecipients") or []:
+        if not isinstance(item, dict):
+            continue
+        address = valid_addr_spec(str(item.get("emailAddress") or ""))
+        if address is None:
+            continue
+        diag = item.get("diagnosticCode")
+        diag_text = _typed_value(str(diag)) if diag else None
+        status = normalise_status(str(item.get("status") or "")) or normalise_status(diag_text)
+        forced = SES_SUBTYPES.get(subtype)
+        action = (
+            "delayed" if bounce_type == "transient" and status and status[0] == "4" else "failed"
+        )
+        rows.append(
+            _Row(
+                address=address,
+                action=action,
+                status=status,
+                reply_code=_reply_code(diag_text),
+                diagnostic=diag_text,
+                source="amazon-ses-json",
+                forced_reason=forced,
+                remote_mta=str(bounce.get("reportingMTA") or "") or None,
+            )
+        )
+    return rows, original, True
+
+
+# --- text formats --------------------------------------------------------------------------
+
+
+def _text_about(view: _View, address: str) -> str:
+    """The lines of the report (and transcript) that talk about ``address``: each line naming it
+    and the following lines up to a blank line, every line at most once."""
+    out: list[str] = []
+    needle = address.lower()
+    for text in (view.report, view.transcript):
+        if needle not in text.lower():
+            continue
+        lines = text.split("\n")
+        taken = -1
+        for index, line in enumerate(lines):
+            if index <= taken or needle not in line.lower():
+                continue
+            block = [line]
+            taken = index
+            for follow in lines[index + 1 : index + 12]:
+                if not follow.strip():
+                    break
+                block.append(follow)
+                taken += 1
+            out.append("\n".join(block))
+            if len(out) >= 4:
+                break
+    return "\n".join(out)
+
+
+def _block_after(lines: list[str], index: int, first: str) -> str:
+    """``first`` plus the lines after ``lines[index]`` up to a blank line or the next address
+    line (at most 12 lines); when that is empty, the next paragraph (Gmail, Exchange put the
+    reason one paragraph below the address)."""
+    block = [first] if first.strip() else []
+    for follow in lines[index + 1 : index + 13]:
+        if not follow.strip():
+            break
+        stripped = follow.strip()
+        if _ADDR_RX.fullmatch(stripped.strip("<>:\"' ")) is not None:
+            break
+        block.append(stripped)
+    if not "".join(block).strip():
+        position = index + 1
+        while position < len(lines) and not lines[position].strip():
+            position += 1
+        for follow in lines[position : position + 12]:
+            if not follow.strip():
+                break
+            if _ADDR_RX.fullmatch(follow.strip().strip("<>:\"' ")) is not None:
+                break
+            block.append(follow.strip())
+    return " ".join(block).strip()
+
+
+def _excluded(view: _View) -> set[str]:
+    """Addresses that are never bounced recipients of this mail: the bounce's own sender and
+    recipient (the original sender), and the original's From."""
+    mail = view.mail
+    excluded = {a.addr_spec.lower() for a in (*mail.from_, *mail.to)}
+    if mail.return_path:
+        found = _ADDR_RX.search(mail.return_path)
+        if found:
+            excluded.add(found[0].lower())
+    return excluded
+
+
+def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str]:
+    """Recipients found by :data:`RECIPIENT_LINES`, then by generic context; and the format."""
+    report = view.report
+    lines = report.split("\n")
+    excluded = _excluded(view)
+    rows: dict[str, _Row] = {}
+    fmt = ""
+    for name, pattern in RECIPIENT_LINES:
+        for match in pattern.finditer(report):
+            address = valid_addr_spec(match["addr"])
+            if address is None or _NOT_RECIPIENT.match(address):
+                continue
+            if name in ("line", "labelled", "colon") and address.lower() in excluded:
+                continue
+            if address.lower() in (k.lower() for k in rows):
+                continue
+            line_index = report.count("\n", 0, match.start("addr"))
+            text = match.groupdict().get("text") or ""
+            diagnostic = _block_after(lines, line_index, text)
+            rows[address] = _Row(address=address, diagnostic=diagnostic or None, source=name)
+        if rows:
+            fmt = name
+            break
+    if not rows:
+        for match in _ADDR_RX.finditer(report):
+            address = valid_addr_spec(match[0])
+            if address is None or _NOT_RECIPIENT.match(address) or address.lower() in excluded:
+                continue
+            line_start = report.rfind("\n", 0, match.start()) + 1
+            line_end = report.find("\n", match.end())
+            line = report[line_start : line_end if line_end >= 0 else len(report)]
+            if (
+                "message-id" in line.lower()
+                or "received:" in line.lower()
+                or (
+                    line[max(0, match.start() - line_start - 1) : match.start() - line_start] == "<"
+                    and re.search(r"\bid\b|message", line, re.IGNORECASE)
+                )
+            ):
+                continue
+            context = report[max(0, match.start() - 200) : match.end() + 200]
+            if not _GENERIC_CONTEXT.search(context):
+                continue
+            rows.setdefault(
+                address, _Row(address=address, diagnostic=line.strip(), source="generic")
+            )
+        fmt = "generic" if rows else ""
+    for extra in forced:
+        address = valid_addr_spec(extra)
+        if address is not None and address.lower() not in (k.lower() for k in rows):
+            rows[address] = _Row(address=address, source="x-failed-recipients")
+    return list(rows.values()), fmt
+
+
+# --- the reader ------------------------------------------------------------------------------
+
+_BOUNCE_SENDER = re.compile(
+    r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mailerdaemon|mdaemon|"
+    r"double-bounce|bounce[s]?|returns?|mail-?router|smtp-?gw)\b|"
+    r"mail delivery (?:system|subsystem|service)|mail administrator|mailer[- ]daemon|"
+    r"postmaster|bounce",
+    re.IGNORECASE,
+)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|undelivered|delivery (?:status notification|failure|failed|has failed|report|"
+    r"problem|notification)|returned mail|mail delivery failed|failure notice|"
+    r"delivery status|non[- ]?delivery|could not (?:be )?deliver|not delivered|"
+    r"delivery (?:to the following recipients? )?failed|mail system error|rejected|"
+    r"message (?:not delivered|delivery failed|status|could not be delivered)|bounce|"
+    r"nondeliverable|unzustellbar|non remis|no entregado|non recapitabile|onbestelbaar|"
+    r"error sending message|delayed mail|warning: could not send|delivery notification|"
+    r"returned to sender|permanent (?:error|failure)|mail failure|failed delivery|"
+    r"delivery error|undeliverable mail|unknown user|user unknown|mailbox full|"
+    r"sender address rejected|notice of delivery|unable to deliver|mensaje no entregado",
+    re.IGNORECASE,
+)
+_FORWARDED_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|wg|tr|rv|vs|i|doorst)\s*:", re.IGNORECASE)
+
+
+def _looks_like_text_bounce(view: _View) -> bool:
+    """A text bounce needs a sender or subject of an MTA *and* failure wording in its text."""
+    mail = view.mail
+    if _FORWARDED_SUBJECT.match(mail.subject or ""):
+        return False
+    sender = " ".join(f"{a.name} {a.addr_spec}" for a in mail.from_)
+    null_path = mail.return_path is not None and mail.return_path.replace(" ", "") == "<>"
+    by_sender = bool(_BOUNCE_SENDER.search(sender))
+    by_subject = bool(_BOUNCE_SUBJECT.search(mail.subject or ""))
+    if not (by_sender or by_subject):
+        return False
+    if (by_sender or null_path) and by_subject:
+        return True
+    return bool(_FAIL_WORDS.search(view.report) or _DELAY_WORDS.search(view.report))
+
+
+def _original_headers(view: _View) -> tuple[str | None, str | None]:
+    """Message-ID and Subject of the returned original (the first header block found)."""
+    text = view.returned
+    mid: str | None = None
+    subject: str | None = None
+    if text:
+        head = text.lstrip("\n")
+        match = _MSGID_HEADER.search(head)
+        if match:
+            found = _MSGID_VALUE.search(match[1])
+            mid = found[1] if found else (match[1].strip() or None)
+            if mid is not None and (" " in mid or "@" not in mid):
+                mid = None
+        match = _SUBJECT_HEADER.search(head)
+        if match:
+            subject = " ".join(match[1].split()) or None
+    if mid is None:
+        for candidate in (*view.mail.in_reply_to, *reversed(view.mail.references)):
+            if candidate and candidate != view.mail.message_id:
+                mid = candidate
+                break
+    if subject is not None and "=?" in subject:
+        from helpmail.mail.parse import decode_words
+
+        subject = decode_words(subject, "returned:Subject", [])
+    return mid, subject
+
+
+def _normalised(mail: InboundMail) -> InboundMail:
+    """The mail re-parsed from LF bytes when it has bare CRs (old Mac line ends, RFC 5322 §2.3)."""
+    raw = mail.raw
+    if raw and raw.count(b"\r") != raw.count(b"\r\n"):
+        from helpmail.mail import parse_mail
+
+        return parse_mail(raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    return mail
+
+
+def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRecipient]:
+    fallback_text: str | None = None
+    for row in rows:
+        text = row.diagnostic or ""
+        context = row.extra_text
+        both = f"{text}\n{context}"
+        status = row.status if row.source == "rfc3464" else row.status or normalise_status(both)
+        reply_code = row.reply_code or _reply_code(both)
+        delayed = row.action == "delayed"
+        domain = row.address.rpartition("@")[2]
+        command = smtp_command(text) or smtp_command(context)
+        if row.forced_reason is not None:
+            reason = row.forced_reason
+            hard = reason in HARD_REASONS and not (status or "").startswith("4")
+        else:
+            reason, hard = decide_reason(
+                status=status,
+                reply_code=reply_code,
+                text=text,
+                context=context,
+                command=command,
+                domain=domain,
+            )
+            if reason is BounceReason.UNKNOWN:
+                if fallback_text is None:
+                    fallback_text = " ".join((view.report + "\n" + view.transcript).split())[:4000]
+                reason, hard = decide_reason(
+                    status=status,
+                    reply_code=reply_code,
+                    text=None,
+                    context=fallback_text,
+                    command=command,
+                    domain=domain,
+                )
+        cause = None
+        if delayed:
+            cause, reason, hard = reason, BounceReason.DELAYED, False
+        yield BouncedRecipient(
+            address=row.address,
+            reason=reason,
+            hard=hard,
+            status=status,
+            reply_code=reply_code,
+            diagnostic=row.diagnostic,
+            action=row.action or "failed",
+            remote_mta=row.remote_mta,
+            source=row.source,
+            cause=cause,
+        )
+
+
+def _parse(mail: InboundMail) -> Bounce | None:
+    mail = _normalised(mail)
+    view = _view(mail)
+    original_id, original_subject = _original_headers(view)
+
+    rows, dsn_seen = _rfc3464(view)
+    fmt = "rfc3464"
+    if dsn_seen and not any(r.action in _FAILING_ACTIONS for r in rows):
+        # RFC 3464 §2.3.3: delivered / relayed / expanded only: a delivery report, not a bounce.
+        if rows:
+            return None
+    rows = [r for r in rows if r.action in _FAILING_ACTIONS or r.action is None]
+    if not rows:
+        ses_rows, ses_id, is_ses = _ses_json(view)
+        if is_ses:
+            if not ses_rows:
+                return None
+            rows, fmt = ses_rows, "amazon-ses-json"
+            original_id = ses_id or original_id
+    failed_header = [
+        a.strip() for value in mail.header_all("X-Failed-Recipients") for a in value.split(",")
+    ]
+    if not rows and failed_header:
+        text_rows, _ = _text_rows(view)
+        by_address = {r.address.lower(): r for r in text_rows}
+        for item in failed_header:
+            address = valid_addr_spec(item)
+            if address is None:
+                continue
+            found = by_address.get(address.lower())
+            rows.append(
+                _Row(
+                    address=address,
+                    diagnostic=found.diagnostic if found else None,
+                    extra_text=_text_about(view, address),
+                    source="x-failed-recipients",
+                )
+            )
+        fmt = "x-failed-recipients"
+    if not rows and not view.dsn and _looks_like_text_bounce(view):
+        rows, fmt = _text_rows(view)
+        rows = [attrs.evolve(r, extra_text=_text_about(view, r.address)) for r in rows]
+    if not rows:
+        return None
+    # A text bounce that only warns (no failure wording) reports a delay (RFC 3464 §2.3.3 in
+    # spirit: the MTA is still trying).
+    if fmt not in ("rfc3464", "amazon-ses-json"):
+        head = view.report
+        if _DELAY_WORDS.search(head) and not re.search(
+            r"permanent|fatal|gave up|giving up|could not be delivered|failed permanently|"
+            r"undeliverable|has been rejected|not be delivered",
+            head,
+            re.IGNORECASE,
+        ):
+            rows = [attrs.evolve(r, action="delayed") for r in rows]
+    recipients = tuple(_rows_to_recipients(rows, view))
+    kind = (
+        BounceKind.DELAY
+        if all(r.reason is BounceReason.DELAYED for r in recipients)
+        else BounceKind.FAILURE
+    )
+    reporting = None
+    return Bounce(
+        recipients=recipients,
+        kind=kind,
+        original_message_id=original_id,
+        original_subject=original_subject,
+        reporting_mta=reporting,
+        message_id=mail.message_id,
+        arrival=mail.date,
+        format=fmt,
+    )
+
+
+def parse_bounce_unguarded(mail: InboundMail) -> Bounce | None:
+    """:func:`parse_bounce` without its safety net: raises on a bug (benchmarks count these)."""
+    return _parse(mail)
+
+
+def parse_bounce(mail: InboundMail) -> Bounce | None:
+    """Read a bounce: every bounced recipient with reason, hard/soft, status, reply code and
+    diagnostic, and the original Message-ID. ``None`` when the mail is not a bounce (a success
+    DSN, an SES complaint, a human mail).
+
+    Never raises on malformed mail: an internal error gives ``None`` (the classifier still holds
+    back automatic answers to such mail).
+    """
+    try:
+        return _parse(mail)
+    except Exception:
+        return None

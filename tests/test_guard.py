@@ -1,0 +1,169 @@
+"""The delivery guard: conformance of both state implementations, and the policy itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from helpmail.adapters.sqlite_guard import SqliteGuardState
+from helpmail.bounces import BounceReason
+from helpmail.bounces.reasons import REASONS
+from helpmail.errors import StoreError
+from helpmail.guard import (
+    Allowed,
+    DeliveryGuard,
+    GuardSettings,
+    GuardState,
+    Held,
+    HoldReason,
+    MemoryGuardState,
+)
+from helpmail.testing.guard_conformance import (
+    T0,
+    GuardStateConformance,
+    bounce,
+    run_conformance,
+)
+
+HOUR = dt.timedelta(hours=1)
+
+
+class TestMemoryGuardState(GuardStateConformance):
+    def make_state(self) -> GuardState:
+        return MemoryGuardState()
+
+
+class TestSqliteGuardState(GuardStateConformance):
+    @pytest.fixture(autouse=True)
+    def _dir(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.count = 0
+
+    def make_state(self) -> GuardState:
+        self.count += 1
+        return SqliteGuardState(self.tmp / f"guard{self.count}.db")
+
+
+def test_run_conformance_helper() -> None:
+    run_conformance(MemoryGuardState)
+
+
+def test_states_satisfy_the_protocol(tmp_path: Path) -> None:
+    assert isinstance(MemoryGuardState(), GuardState)
+    assert isinstance(SqliteGuardState(tmp_path / "g.db"), GuardState)
+
+
+def test_sqlite_state_survives_reopen_and_shares_a_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "desk.db"
+    with sqlite3.connect(path) as other:  # another component's table in the same file
+        other.execute("CREATE TABLE tickets (id INTEGER PRIMARY KEY, title TEXT)")
+        other.execute("INSERT INTO tickets (title) VALUES ('hello')")
+    guard = DeliveryGuard(SqliteGuardState(path))
+    guard.record_bounce(bounce("a@example.org", BounceReason.USER_UNKNOWN, hard=True), T0)
+    reopened = DeliveryGuard(SqliteGuardState(path))
+    held = reopened.check("a@example.org", "T1", T0 + 1000 * HOUR)
+    assert isinstance(held, Held)
+    assert held.until is None
+    with sqlite3.connect(path) as other:
+        assert other.execute("SELECT title FROM tickets").fetchall() == [("hello",)]
+        tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"guard_schema", "guard_block", "guard_ticket", "guard_mail"} <= tables
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_newer_schema_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "g.db"
+    SqliteGuardState(path)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE guard_schema SET version = 99")
+    with pytest.raises(StoreError, match="schema version 99"):
+        SqliteGuardState(path)
+
+
+def test_naive_times_are_refused() -> None:
+    guard = DeliveryGuard()
+    with pytest.raises(ValueError, match="timezone-aware"):
+        guard.check("a@example.org", None, dt.datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("reason", list(BounceReason))
+def test_default_block_per_reason(reason: BounceReason) -> None:
+    guard = DeliveryGuard()
+    guard.record_bounce(bounce("a@example.org", reason, hard=REASONS[reason].hard), T0)
+    policy = REASONS[reason]
+    decision = guard.check("a@example.org", None, T0)
+    if not policy.blocks:
+        assert isinstance(decision, Allowed)
+        return
+    assert isinstance(decision, Held)
+    if policy.block_for is None:
+        assert decision.until is None
+    else:
+        assert decision.until == T0 + policy.block_for
+        assert isinstance(guard.check("a@example.org", None, T0 + policy.block_for), Allowed)
+
+
+def test_design_table_durations() -> None:
+    hours = {
+        r: (p.block_for.total_seconds() / 3600 if p.block_for else None) for r, p in REASONS.items()
+    }
+    assert hours[BounceReason.USER_UNKNOWN] is None
+    assert REASONS[BounceReason.USER_UNKNOWN].hard
+    assert hours[BounceReason.DOMAIN_UNKNOWN] is None
+    assert hours[BounceReason.MAILBOX_FULL] == 3
+    assert hours[BounceReason.RELAY_DENIED] == 3
+    assert hours[BounceReason.ACCOUNT_DISABLED] == 24
+    assert hours[BounceReason.TRANSIENT] == 1
+    assert hours[BounceReason.SUPPRESSED] == 24
+    assert not REASONS[BounceReason.DELAYED].blocks
+    assert REASONS[BounceReason.REJECTED_POLICY].alert
+
+
+def test_block_override_and_explain() -> None:
+    settings = GuardSettings(block_for={BounceReason.MAILBOX_FULL: 6 * HOUR})
+    guard = DeliveryGuard(settings=settings)
+    (block,) = guard.record_bounce(bounce("a@example.org", BounceReason.MAILBOX_FULL), T0)
+    assert block.blocked_until == T0 + 6 * HOUR
+    text = block.explain()
+    assert "mailbox_full" in text
+    assert "b1@mta" in text
+    assert "5.1.1" in text
+    assert [b.address for b in guard.blocks(T0)] == ["a@example.org"]
+    assert guard.blocks(T0 + 7 * HOUR) == []
+
+
+def test_soft_blocks_extend_and_count() -> None:
+    guard = DeliveryGuard()
+    guard.record_bounce(bounce("a@example.org", BounceReason.MAILBOX_FULL), T0)
+    guard.record_bounce(bounce("a@example.org", BounceReason.TRANSIENT, mid="b2@m"), T0 + HOUR)
+    block = guard.block_for("a@example.org")
+    assert block is not None
+    assert block.blocked_until == T0 + 3 * HOUR  # the later end wins
+    assert block.bounces == 2
+    assert block.bounce_message_id == "b2@m"
+
+
+def test_held_matches_notify_protocol() -> None:
+    from helpmail.notify.ports import HeldLike
+
+    guard = DeliveryGuard()
+    guard.record_bounce(bounce("a@example.org", BounceReason.USER_UNKNOWN, hard=True), T0)
+    assert isinstance(guard.check("a@example.org", "T", T0), HeldLike)
+    assert not isinstance(guard.check("b@example.org", "T", T0), HeldLike)
+    held = guard.check("a@example.org", "T", T0)
+    assert isinstance(held, Held)
+    assert held.reason == HoldReason.ADDRESS_BLOCKED
+    assert not held
+
+
+def test_prune_keeps_what_windows_need() -> None:
+    guard = DeliveryGuard()
+    for day in range(5):
+        guard.record_sent("a@example.org", "T", T0 + day * 24 * HOUR)
+    assert guard.prune(T0 + 4 * 24 * HOUR) == 3
