@@ -176,6 +176,22 @@ def test_parse_notify_section_errors_name_the_key(change: dict[str, Any], key: s
     assert caught.value.key == key
 
 
+def test_parse_notify_section_reports_every_problem() -> None:
+    from helpmail.config import ConfigErrors
+
+    section = {
+        **SECTION,
+        "notify_actr": True,
+        "events": {"escalated": ["boss"]},
+        "people": {"x": {"language": "english"}},
+    }
+    with pytest.raises(ConfigErrors) as caught:
+        parse_notify_config(section, "notify")
+    keys = {error.key for error in caught.value.errors}
+    assert keys == {"notify.notify_actr", "notify.events.escalated[0]", "notify.people.x.language"}
+    assert 'did you mean "notify_actor"' in str(caught.value)
+
+
 # --- EVENT.json -------------------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -231,185 +231,176 @@ class NotifyConfig:
 
 # --- config parsing ----------------------------------------------------------------------------
 
-_E = TypeVar("_E", bound=StrEnum)
 _LANG = re.compile(r"^[a-z]{2}(?:[-_][A-Za-z]{2})?$")
 
 
-def _table(value: object, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(key, f"expected a table, got {type(value).__name__}")
-    return value
+def _language(value: object, key: str) -> str:
+    from helpmail import config as c
+
+    text = c.string(value, key)
+    if not _LANG.match(text):
+        raise ConfigError(key, f'must be a language code such as "en" or "de-AT", got "{text}"')
+    return text
 
 
-def _str(value: object, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(key, f"expected a string, got {type(value).__name__}")
-    return value
+def _subject_tag(value: object, key: str) -> str:
+    from helpmail import config as c
+
+    text = c.string(value, key)
+    if text.count("{number}") != 1:
+        raise ConfigError(key, "must contain {number} exactly once")
+    return text
 
 
-def _opt_str(value: object, key: str) -> str | None:
-    return None if value is None else _str(value, key)
+def _server_url(value: object, key: str) -> str:
+    from helpmail import config as c
+
+    text = c.string(value, key).strip()
+    if not text.startswith(("http://", "https://")):
+        raise ConfigError(key, f'must start with http:// or https://, got "{text}"')
+    return text if text.endswith("/") else text + "/"
 
 
-def _bool(value: object, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(key, f"expected true or false, got {value!r}")
-    return value
+def _parse_events(
+    value: object, key: str, errors: list[ConfigError]
+) -> dict[EventKind, frozenset[Role]]:
+    from helpmail import config as c
 
-
-def _str_list(value: object, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple):
-        raise ConfigError(key, f"expected a list of strings, got {type(value).__name__}")
-    return tuple(_str(item, f"{key}[{i}]") for i, item in enumerate(value))
-
-
-def _enum(cls: type[_E], value: object, key: str) -> _E:
-    text = _str(value, key)
-    try:
-        return cls(text)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise ConfigError(key, f"unknown value {text!r}; one of: {allowed}") from None
-
-
-_SETTINGS_KEYS = frozenset(
-    {
-        "events",
-        "dispatchers",
-        "notify_actor",
-        "notify_agents_on_automated",
-        "default_sender",
-        "default_sender_name",
-        "default_language",
-        "server_url",
-        "subject_tag",
-        "return_path",
-        "bounce_address",
-        "precedence_bulk",
-        "loop_token",
-        "reply_marker",
-        "people",
-        "queues",
-        "templates",
-    }
-)
-
-
-def _parse_events(value: object, key: str) -> dict[EventKind, frozenset[Role]]:
     table = dict(DEFAULT_EVENT_ROLES)
-    for name, roles in _table(value, key).items():
-        kind = _enum(EventKind, name, f"{key}.{name}")
-        parsed = frozenset(
-            _enum(Role, r, f"{key}.{name}[{i}]")
-            for i, r in enumerate(_str_list(roles, f"{key}.{name}"))
-        )
+    events = c.Table(value, key, errors)
+    role_convert = c.choice(Role)
+    for name in list(events.data):
+        events.has(name)
+        if name not in set(EventKind):
+            errors.append(
+                ConfigError(events.path(name), "unknown event" + c.suggest(name, list(EventKind)))
+            )
+            continue
+        kind = EventKind(name)
+        roles = events.get(name, c.string_list, None)
+        if roles is None:
+            continue
+        parsed: set[Role] = set()
+        for index, role_name in enumerate(roles):
+            try:
+                parsed.add(role_convert(role_name, f"{events.path(name)}[{index}]"))
+            except ConfigError as error:
+                errors.append(error)
         wrong = parsed - APPLICABLE_ROLES[kind]
         if wrong:
-            raise ConfigError(
-                f"{key}.{name}", f"role(s) {', '.join(sorted(wrong))} do not apply to this event"
+            errors.append(
+                ConfigError(
+                    events.path(name),
+                    f"role(s) {', '.join(sorted(wrong))} do not apply to this event",
+                )
             )
-        table[kind] = parsed
+        table[kind] = frozenset(parsed & APPLICABLE_ROLES[kind])
+    events.finish(raise_errors=False)
     return table
 
 
-def _parse_people(value: object, key: str) -> list[Person]:
+def _parse_people(value: object, key: str, errors: list[ConfigError]) -> list[Person]:
+    from helpmail import config as c
+
     people = []
-    for pid, raw in _table(value, key).items():
-        k = f"{key}.{pid}"
-        data = _table(raw, k)
-        unknown = set(data) - {"name", "address", "language", "dispatcher"}
-        if unknown:
-            raise ConfigError(f"{k}.{sorted(unknown)[0]}", "unknown key")
-        language = _opt_str(data.get("language"), f"{k}.language")
-        if language is not None and not _LANG.match(language):
-            raise ConfigError(f"{k}.language", f"not a language code: {language!r}")
+    outer = c.Table(value, key, errors)
+    for pid in list(outer.data):
+        outer.has(pid)
+        data = c.Table(outer.data[pid], outer.path(pid), errors)
         people.append(
             Person(
                 id=pid,
-                name=_str(data.get("name", ""), f"{k}.name"),
-                address=_opt_str(data.get("address"), f"{k}.address"),
-                language=language,
-                dispatcher=_bool(data.get("dispatcher", False), f"{k}.dispatcher"),
+                name=data.get("name", c.string, ""),
+                address=data.get("address", c.optional_string, None),
+                language=data.get("language", _language, None),
+                dispatcher=data.get("dispatcher", c.boolean, False),
             )
         )
+        data.finish(raise_errors=False)
+    outer.finish(raise_errors=False)
     return people
 
 
-def _parse_queues(value: object, key: str) -> list[Queue]:
+def _parse_queues(value: object, key: str, errors: list[ConfigError]) -> list[Queue]:
+    from helpmail import config as c
+
     queues = []
-    for qid, raw in _table(value, key).items():
-        k = f"{key}.{qid}"
-        data = _table(raw, k)
-        unknown = set(data) - {"name", "address", "members"}
-        if unknown:
-            raise ConfigError(f"{k}.{sorted(unknown)[0]}", "unknown key")
+    outer = c.Table(value, key, errors)
+    for qid in list(outer.data):
+        outer.has(qid)
+        data = c.Table(outer.data[qid], outer.path(qid), errors)
+        no_members: tuple[str, ...] = ()
         queues.append(
             Queue(
                 id=qid,
-                name=_str(data.get("name", ""), f"{k}.name"),
-                address=_opt_str(data.get("address"), f"{k}.address"),
-                members=_str_list(data.get("members", []), f"{k}.members"),
+                name=data.get("name", c.string, ""),
+                address=data.get("address", c.optional_string, None),
+                members=data.get("members", _members, no_members),
             )
         )
+        data.finish(raise_errors=False)
+    outer.finish(raise_errors=False)
     return queues
+
+
+def _members(value: object, key: str) -> tuple[str, ...]:
+    from helpmail import config as c
+
+    if not isinstance(value, list):
+        raise ConfigError(key, "must be an array of person ids")
+    return c.string_list(value, key) if value else ()
 
 
 def parse_notify_config(value: object, key: str = "notify") -> NotifyConfig:
     """Parse the ``[notify]`` config section (a TOML table) into a :class:`NotifyConfig`.
 
-    Raises :class:`~helpmail.errors.ConfigError` naming the dotted key of the first problem. The
-    format is documented in ``docs/notifications.md``; unknown keys are errors (a typo must not
-    silently switch a rule off). The Message-ID domain and signing key come from ``[desk]``
-    (``domain``, ``signing_keys``), the subject tag default from ``[import] ticket_tag``.
+    Every problem is reported (as :class:`~helpmail.config.ConfigErrors`), each naming its dotted
+    key; unknown keys are errors with a did-you-mean (a typo must not silently switch a rule off).
+    The format is documented in ``docs/notifications.md``. The Message-ID domain and signing key
+    come from ``[desk]`` (``domain``, ``signing_keys``), the subject tag default from
+    ``[import] ticket_tag`` (see :meth:`NotifyConfig.settings_with`).
     """
-    data = _table(value, key)
-    unknown = set(data) - _SETTINGS_KEYS
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key")
+    from helpmail import config as c
+
+    table = c.Table(value, key)
+    base = NotifySettings()
     kw: dict[str, Any] = {}
-    if "events" in data:
-        kw["events"] = _parse_events(data["events"], f"{key}.events")
-    if "dispatchers" in data:
-        kw["dispatchers"] = _str_list(data["dispatchers"], f"{key}.dispatchers")
+    if table.has("events"):
+        kw["events"] = _parse_events(table.raw("events"), table.path("events"), table.errors)
+    no_dispatchers: tuple[str, ...] = ()
+    kw["dispatchers"] = table.get("dispatchers", c.string_list, no_dispatchers)
     for name in ("notify_actor", "notify_agents_on_automated", "precedence_bulk"):
-        if name in data:
-            kw[name] = _bool(data[name], f"{key}.{name}")
-    for name in ("default_language", "server_url", "subject_tag", "loop_token", "reply_marker"):
-        if name in data:
-            kw[name] = _str(data[name], f"{key}.{name}")
-    if "default_language" in kw and not _LANG.match(kw["default_language"]):
-        raise ConfigError(f"{key}.default_language", "not a language code")
-    if "server_url" in kw and not kw["server_url"].endswith("/"):
-        kw["server_url"] += "/"
-    if "subject_tag" in kw and "{number}" not in kw["subject_tag"]:
-        raise ConfigError(f"{key}.subject_tag", "must contain {number}")
-    if "default_sender" in data:
-        kw["default_sender"] = Sender(
-            address=_str(data["default_sender"], f"{key}.default_sender"),
-            name=_str(data.get("default_sender_name", ""), f"{key}.default_sender_name"),
-        )
-    if "return_path" in data:
-        kw["return_path"] = _enum(ReturnPathMode, data["return_path"], f"{key}.return_path")
-    if "bounce_address" in data:
-        kw["bounce_address"] = _str(data["bounce_address"], f"{key}.bounce_address")
-    if kw.get("return_path", ReturnPathMode.FROM) is not ReturnPathMode.FROM and not kw.get(
-        "bounce_address"
-    ):
-        raise ConfigError(f"{key}.bounce_address", "required when return_path is not 'from'")
-    directory = StaticDirectory.of(
-        _parse_people(data.get("people", {}), f"{key}.people"),
-        _parse_queues(data.get("queues", {}), f"{key}.queues"),
+        kw[name] = table.get(name, c.boolean, getattr(base, name))
+    kw["default_language"] = table.get("default_language", _language, base.default_language)
+    kw["server_url"] = table.get("server_url", _server_url, base.server_url)
+    kw["subject_tag"] = table.get("subject_tag", _subject_tag, base.subject_tag)
+    kw["loop_token"] = table.get("loop_token", c.string, base.loop_token)
+    kw["reply_marker"] = table.get("reply_marker", c.optional_string, None)
+    sender = table.get("default_sender", c.optional_string, None)
+    sender_name = table.get("default_sender_name", c.optional_string, None)
+    if sender:
+        kw["default_sender"] = Sender(address=sender, name=sender_name or "")
+    elif sender_name:
+        table.error("default_sender_name", "given without default_sender")
+    kw["return_path"] = table.get("return_path", c.choice(ReturnPathMode), ReturnPathMode.FROM)
+    kw["bounce_address"] = table.get("bounce_address", c.optional_string, None)
+    if kw["return_path"] is not ReturnPathMode.FROM and not kw["bounce_address"]:
+        table.error("bounce_address", f'is required when return_path is "{kw["return_path"]}"')
+    template_dir = table.get("templates", c.path, None)
+    people = (
+        _parse_people(table.raw("people"), table.path("people"), table.errors)
+        if table.has("people")
+        else []
     )
-    template_dir = _opt_str(data.get("templates"), f"{key}.templates")
-    if template_dir is not None:
-        from pathlib import Path
-
-        from helpmail.config import current_context
-
-        template_dir = str(current_context().base_dir / Path(template_dir))
+    queues = (
+        _parse_queues(table.raw("queues"), table.path("queues"), table.errors)
+        if table.has("queues")
+        else []
+    )
+    table.finish()
     return NotifyConfig(
         settings=NotifySettings(**kw),
-        directory=directory,
-        template_dir=template_dir,
-        given=frozenset(data),
+        directory=StaticDirectory.of(people, queues),
+        template_dir=str(template_dir) if template_dir is not None else None,
+        given=frozenset(table.data),
     )
