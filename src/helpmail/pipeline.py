@@ -25,6 +25,7 @@ mailbox actions or send the mail to the quarantine.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import importlib.util
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +52,7 @@ from helpmail.tickets.refs import (
     RefCandidates,
     RefEvidence,
     RefFacts,
+    SignedRef,
     TicketRef,
     find_candidates,
     resolve,
@@ -143,13 +145,31 @@ def _fallback_classify(mail: InboundMail) -> ClassificationLike:
 
 
 def default_classify(mail: InboundMail) -> ClassificationLike:
-    """:func:`helpmail.bounces.classify` (a header-only fallback while that module is missing)."""
-    if _module_exists("helpmail.bounces.classify") or _module_exists("helpmail.bounces"):
-        module = importlib.import_module("helpmail.bounces")
-        if hasattr(module, "classify"):
-            result: ClassificationLike = module.classify(mail)
-            return result
-    return _fallback_classify(mail)
+    """:func:`helpmail.bounces.classify` without desk settings (see :func:`classifier_for`)."""
+    return classifier_for(ImportSettings())(mail)
+
+
+@functools.lru_cache(maxsize=16)
+def classifier_for(settings: ImportSettings) -> Classify:
+    """:func:`helpmail.bounces.classify` told about the desk (signing keys, own addresses and
+    Message-ID domains); a header-only fallback while :mod:`helpmail.bounces` is missing."""
+    if not _module_exists("helpmail.bounces"):
+        return _fallback_classify
+    module = importlib.import_module("helpmail.bounces")
+    if not hasattr(module, "classify"):
+        return _fallback_classify
+    desk = module.ClassifySettings(
+        keys=settings.signing_keys,
+        own_domains=settings.message_id_domains,
+        system_addresses=frozenset(settings.own_addresses),
+    )
+    real = module.classify
+
+    def classify(mail: InboundMail) -> ClassificationLike:
+        result: ClassificationLike = real(mail, desk)
+        return result
+
+    return classify
 
 
 def default_parse_bounce(mail: InboundMail) -> BounceLike | None:
@@ -411,7 +431,7 @@ def analyse(
     else:
         trace.append(TraceStep(step="parse", decision="clean"))
     key = import_key(ref, mail)
-    classification = (classify or default_classify)(mail)
+    classification = (classify or classifier_for(settings))(mail)
     kind = str(classification.kind)
     own = _own_loop(mail, settings)
     if own is not None:
@@ -439,6 +459,11 @@ def analyse(
         elif kind == "bounce":
             trace.append(TraceStep(step="bounce", decision="no report could be read"))
     candidates = find_candidates(mail, tag=settings.ticket_tag, signing_keys=settings.signing_keys)
+    if bounce is not None and bounce.original_message_id and settings.signing_keys:
+        signed = read_message_id(bounce.original_message_id, settings.signing_keys)
+        if signed is not None:
+            first = SignedRef(message_id=bounce.original_message_id, signed=signed)
+            candidates = attrs.evolve(candidates, signed=(first, *candidates.signed))
     message_ids = list(candidates.thread_ids)
     if bounce is not None and bounce.original_message_id:
         message_ids.insert(0, bounce.original_message_id)

@@ -66,6 +66,7 @@ class RefCandidates:
     tag_numbers: tuple[str, ...] = ()
     signed: tuple[SignedRef, ...] = ()
     thread_ids: tuple[str, ...] = ()
+    in_reply_to: tuple[str, ...] = ()
 
     @property
     def ticket_keys(self) -> tuple[str, ...]:
@@ -91,7 +92,10 @@ def find_candidates(
             if decoded is not None:
                 signed.append(SignedRef(message_id=mid, signed=decoded))
     return RefCandidates(
-        tag_numbers=tag_numbers(mail.subject, tag), signed=tuple(signed), thread_ids=thread_ids
+        tag_numbers=tag_numbers(mail.subject, tag),
+        signed=tuple(signed),
+        thread_ids=thread_ids,
+        in_reply_to=mail.in_reply_to,
     )
 
 
@@ -168,7 +172,7 @@ def resolve(
         ticket = facts.tickets.get(message.ticket_id)
         if ticket is None:
             continue
-        where = "In-Reply-To" if mid in candidates.thread_ids[:1] else "References"
+        where = "In-Reply-To" if mid in candidates.in_reply_to else "References"
         return TicketRef(
             ticket=ticket,
             evidence=RefEvidence.KNOWN_MESSAGE_ID,

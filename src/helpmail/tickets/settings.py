@@ -156,7 +156,8 @@ class ImportSettings:
     the status the desk uses for follow-ups from the portal.
 
     ``signing_keys`` verify helpmail's own Message-IDs (the first one signs); ``own_addresses`` are
-    the desk's support addresses: mail *from* them is the desk's own mail coming back (a loop).
+    the desk's support addresses: mail *from* them is the desk's own mail coming back (a loop);
+    ``message_id_domains`` the domains of the desk's own Message-IDs (for the classifier).
 
     ``after_import`` are the mailbox actions applied to every imported message once the store has
     committed it (empty: leave the message where it is). Quarantined messages are never moved or
@@ -181,6 +182,7 @@ class ImportSettings:
     attachments: AttachmentPolicy = AttachmentPolicy()
     signing_keys: tuple[bytes, ...] = ()
     own_addresses: tuple[str, ...] = ()
+    message_id_domains: frozenset[str] = frozenset()
     after_import: tuple[MailboxAction, ...] = ()
     number_format: str = "{n}"
     ticket_for_unmatched: frozenset[str] = DEFAULT_TICKET_FOR_UNMATCHED

@@ -1,0 +1,272 @@
+"""The Desk service: idempotent import, duplicates, quarantine, mailbox actions after commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+from helpmail.adapters.memory import MemoryStore
+from helpmail.adapters.sqlite import SqliteStore
+from helpmail.errors import StoreError
+from helpmail.message_ids import make_message_id
+from helpmail.ports import MailboxAction, MailboxActionKind, MessageKind, TicketStore
+from helpmail.service import Desk, ImportReport, explain
+from helpmail.testing import FakeClock, ListSource, make_mail
+from helpmail.tickets.events import FollowUpAdded, TicketCreated, TicketEvent
+from helpmail.tickets.importing import OutcomeKind
+from helpmail.tickets.settings import ImportSettings
+
+KEY = b"desk-key"
+SEEN = (MailboxAction(kind=MailboxActionKind.MARK_SEEN),)
+SETTINGS = ImportSettings(
+    signing_keys=(KEY,), own_addresses=("support@desk.example",), after_import=SEEN
+)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TicketStore]:
+    made: TicketStore = (
+        MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "t.db")
+    )
+    yield made
+    made.close()
+
+
+def desk(store: TicketStore, **kwargs: object) -> Desk:
+    return Desk(store=store, settings=SETTINGS, clock=FakeClock(), **kwargs)  # type: ignore[arg-type]
+
+
+def mailbox() -> list[bytes]:
+    return [
+        make_mail(subject="Printer broken", message_id="a@x"),
+        make_mail(
+            subject="Re: [Ticket#1] Printer broken",
+            message_id="b@x",
+            body="Still broken.\n\nOn Mon, 5 Jan 2026, Desk wrote:\n> old text\n> more text\n",
+            date="Mon, 05 Jan 2026 09:00:00 +0000",
+        ),
+        make_mail(subject="VPN down", message_id="c@x", sender="bob@example.com", body="No VPN."),
+    ]
+
+
+def shape(store: TicketStore) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    return [
+        (t.number, t.title, [(m.kind.value, m.text) for m in store.messages_of(t.id)])
+        for t in store.tickets()
+    ]
+
+
+def test_import_creates_tickets_and_follow_ups(store: TicketStore) -> None:
+    source = ListSource(mailbox())
+    events: list[TicketEvent] = []
+    report = desk(store, on_events=events.extend).import_from(source)
+    assert [r.kind for r in report.results] == [
+        OutcomeKind.CREATED,
+        OutcomeKind.FOLLOW_UP,
+        OutcomeKind.CREATED,
+    ]
+    assert [r.ticket_number for r in report.results] == ["1", "1", "2"]
+    assert shape(store) == [
+        (
+            "1",
+            "Printer broken",
+            [("request", "Hello, I need help."), ("follow_up", "Still broken.")],
+        ),
+        ("2", "VPN down", [("request", "No VPN.")]),
+    ]
+    assert report.counts[OutcomeKind.CREATED] == 2
+    assert report.summary() == "3 messages: 2 created, 1 follow up"
+    assert [type(e) for e in events] == [TicketCreated, FollowUpAdded, TicketCreated]
+    assert isinstance(events[0], TicketCreated)
+    assert events[0].ticket.number == "1"
+    assert events[0].via_mail_import
+    assert [h.text for h in store.history_of("1")] == ["created from mail import"]
+    # mailbox actions only for committed messages, after the commit
+    assert [ref.uid for ref, _ in source.applied] == ["1", "2", "3"]
+    assert report.results[0].line() == "created ticket 1: 'Printer broken'"
+
+
+def test_second_run_creates_nothing_and_redoes_actions(store: TicketStore) -> None:
+    source = ListSource(mailbox())
+    desk(store).import_from(source)
+    before = shape(store)
+    source.applied.clear()
+    report = desk(store).import_from(source)
+    assert [r.kind for r in report.results] == [OutcomeKind.ALREADY_IMPORTED] * 3
+    assert shape(store) == before
+    assert [ref.uid for ref, _ in source.applied] == ["1", "2", "3"]
+
+
+def test_same_mail_to_two_support_addresses_is_one_ticket(store: TicketStore) -> None:
+    copy_a = make_mail(subject="Help", message_id="same@x", headers=[("Delivered-To", "a@desk")])
+    copy_b = make_mail(subject="Help", message_id="same@x", headers=[("Delivered-To", "b@desk")])
+    d = desk(store)
+    first = d.import_from(ListSource([copy_a], name="imap://a"))
+    second = d.import_from(ListSource([copy_b], name="imap://b"))
+    assert first.results[0].kind is OutcomeKind.CREATED
+    assert second.results[0].kind is OutcomeKind.DUPLICATE
+    assert second.results[0].ticket_number == "1"
+    assert "duplicate" in second.results[0].line()
+    assert len(store.tickets()) == 1
+    assert len(store.imports()) == 2
+
+
+def test_same_message_id_different_content_both_kept(store: TicketStore) -> None:
+    one = make_mail(subject="First", message_id="dup@x", body="one")
+    two = make_mail(subject="Second", message_id="dup@x", body="two")
+    report = desk(store).import_from(ListSource([one, two]))
+    assert [r.kind for r in report.results] == [OutcomeKind.CREATED, OutcomeKind.CREATED]
+    assert [t.title for t in store.tickets()] == ["First", "Second"]
+
+
+def test_no_message_id_dedupes_by_content(store: TicketStore) -> None:
+    one = make_mail(message_id=None, subject="No id")
+    report = desk(store).import_from(ListSource([one, one]))
+    assert [r.kind for r in report.results] == [OutcomeKind.CREATED, OutcomeKind.DUPLICATE]
+    other = make_mail(message_id=None, subject="No id", body="different")
+    assert desk(store).process_raw(other).kind is OutcomeKind.CREATED
+
+
+def test_failure_goes_to_quarantine_once(store: TicketStore) -> None:
+    calls = 0
+
+    def broken(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("extractor exploded")
+
+    raws = [
+        make_mail(subject="Printer", message_id="a@x"),
+        make_mail(subject="Re: [Ticket#1] Printer", message_id="b@x"),
+    ]
+    source = ListSource(raws)
+    report = desk(store, extract_reply=broken).import_from(source)
+    assert [r.kind for r in report.results] == [OutcomeKind.CREATED, OutcomeKind.QUARANTINED]
+    error = report.results[1].error
+    assert error is not None
+    assert "RuntimeError: extractor exploded" in error
+    assert [ref.uid for ref, _ in source.applied] == ["1"]  # quarantined mail left in place
+    [entry] = store.quarantined()
+    assert entry.raw == raws[1]
+    assert entry.key.ref == source.ref(1)
+    # a rerun skips it: never retried forever
+    rerun = desk(store, extract_reply=broken).import_from(source)
+    assert [r.kind for r in rerun.results] == [
+        OutcomeKind.ALREADY_IMPORTED,
+        OutcomeKind.SKIPPED_QUARANTINED,
+    ]
+    assert calls == 1
+    # after a fix, reprocessing files it and empties the quarantine
+    fixed = desk(store).reprocess_quarantined()
+    assert [r.kind for r in fixed.results] == [OutcomeKind.FOLLOW_UP]
+    assert store.quarantined() == []
+    assert [m.kind for m in store.messages_of("1")] == [MessageKind.REQUEST, MessageKind.FOLLOW_UP]
+    again = desk(store).import_from(source)
+    assert [r.kind for r in again.results] == [OutcomeKind.ALREADY_IMPORTED] * 2
+
+
+def test_reprocess_failing_again_stays_quarantined(store: TicketStore) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ValueError("still broken")
+
+    d = desk(store, classify=broken)
+    d.import_from(ListSource([make_mail()]))
+    report = d.reprocess_quarantined()
+    assert [r.kind for r in report.results] == [OutcomeKind.QUARANTINED]
+    [entry] = store.quarantined()
+    assert "still broken" in entry.error
+
+
+def test_oversized_message_is_quarantined_unparsed(store: TicketStore) -> None:
+    small = attrs.evolve(SETTINGS, max_message_size=100)
+    d = Desk(store=store, settings=small, clock=FakeClock())
+    result = d.process_raw(make_mail(body="x" * 500))
+    assert result.kind is OutcomeKind.QUARANTINED
+    assert result.error is not None
+    assert "max_message_size" in result.error
+
+
+def test_store_failure_stops_the_import(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "t.db")
+    store.close()
+    with pytest.raises(StoreError):
+        desk(store).import_from(ListSource([make_mail()]))
+
+
+def test_crash_between_commit_and_action_is_repaired(store: TicketStore) -> None:
+    class Crashing(ListSource):
+        def apply(self, ref: object, actions: object) -> None:
+            raise KeyboardInterrupt  # the process dies right after the commit
+
+    raws = [make_mail()]
+    with pytest.raises(KeyboardInterrupt):
+        desk(store).import_from(Crashing(raws))
+    source = ListSource(raws)
+    report = desk(store).import_from(source)
+    assert report.results[0].kind is OutcomeKind.ALREADY_IMPORTED
+    assert source.seen == {"1"}
+    assert len(store.tickets()) == 1
+
+
+def test_progress_and_limit(store: TicketStore) -> None:
+    seen: list[int] = []
+    report = desk(store).import_from(
+        ListSource(mailbox()), progress=lambda done, result: seen.append(done), limit=2
+    )
+    assert seen == [1, 2]
+    assert report.total == 2
+
+
+def test_explain_touches_no_store(tmp_path: Path) -> None:
+    outcome = explain(make_mail(subject="[Ticket#1] hi"), settings=SETTINGS)
+    assert outcome.kind is OutcomeKind.CREATED
+    assert "no ticket" in outcome.render() or "unknown ticket 1" in outcome.render()
+    path = tmp_path / "t.db"
+    store = SqliteStore(path)
+    desk(store).import_from(ListSource([make_mail(subject="Printer", message_id="a@x")]))
+    store.close()
+    readonly = SqliteStore(path, readonly=True)
+    follow = explain(
+        make_mail(subject="Re: [Ticket#1] x", message_id="b@x"), settings=SETTINGS, store=readonly
+    )
+    assert follow.kind is OutcomeKind.FOLLOW_UP
+    assert len(readonly.imports()) == 1
+    readonly.close()
+
+
+def test_explain_never_raises() -> None:
+    outcome = explain(b"\xff\x00" * 100)
+    assert outcome.kind in (OutcomeKind.CREATED, OutcomeKind.DROPPED, OutcomeKind.QUARANTINED)
+
+
+def test_reply_to_outbound_mail_is_threaded_and_dequoted(store: TicketStore) -> None:
+    d = desk(store)
+    d.process_raw(make_mail(subject="Printer", message_id="a@x"))
+    mid = make_message_id(key=KEY, domain="desk.example", kind="n", ticket="1", recipient="alice")
+    store.record_outbound(
+        ticket_id="1",
+        message_id=mid,
+        at=dt.datetime(2026, 1, 5, tzinfo=dt.UTC),
+        text="Please restart the printer.\nThanks, Desk",
+        recipient="alice@example.org",
+    )
+    result = d.process_raw(
+        make_mail(
+            subject="Re: your request",
+            message_id="c@x",
+            in_reply_to=mid,
+            body="Done, works now.\n\n> Please restart the printer.\n> Thanks, Desk\n",
+        )
+    )
+    assert result.kind is OutcomeKind.FOLLOW_UP
+    assert store.messages_of("1")[-1].text.strip() == "Done, works now."
+
+
+def test_import_report_counts_every_kind() -> None:
+    report = ImportReport()
+    assert set(report.counts) == set(OutcomeKind)
+    assert report.summary() == "0 messages: nothing to do"
