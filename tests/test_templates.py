@@ -169,3 +169,29 @@ def test_subject_cannot_span_lines() -> None:
     )
     out = renderer.render("escalated", "resource", "en", variables())
     assert out.subject == "a Bcc: x@example.com"
+
+
+@pytest.mark.parametrize(
+    "source",
+    ['{{ "x" * 10**9 }}', "{{ 2 ** 100000 }}", "{{ [1, 2] * 10**6 }}", "{{ range(10**9) | list }}"],
+)
+def test_template_cannot_exhaust_memory_or_cpu(source: str) -> None:
+    error = _fails(source)
+    assert error.line == 1
+    assert "SecurityError" in str(error) or "MAX_RANGE" in str(error)
+
+
+def test_template_small_arithmetic_still_works() -> None:
+    renderer = TemplateRenderer(
+        jinja2.DictLoader({"en/escalated.subject": "{{ '=' * 3 }}{{ 2 ** 3 }}"})
+    )
+    assert renderer.render("escalated", "resource", "en", variables()).subject == "===8"
+
+
+def test_clear_cache_picks_up_edited_templates() -> None:
+    templates = {"en/escalated.subject": "one"}
+    renderer = TemplateRenderer(jinja2.DictLoader(templates))
+    assert renderer.render("escalated", "resource", "en", variables()).subject == "one"
+    templates["en/escalated.subject"] = "two"
+    renderer.clear_cache()
+    assert renderer.render("escalated", "resource", "en", variables()).subject == "two"

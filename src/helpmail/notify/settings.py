@@ -117,27 +117,25 @@ DEFAULT_EVENT_ROLES: Mapping[EventKind, frozenset[Role]] = MappingProxyType(
     }
 )
 
+_AGENTS = frozenset({_R.DISPATCHERS, _R.RESOURCE})
+_EVERYDAY = _AGENTS | {_R.USERS}
 #: Roles that make sense for each event at all: the import notices belong to one event each, the
-#: external recipients' alerts are new-ticket and closed alerts.
+#: external recipients' alerts are new-ticket and closed alerts, and a bounce is news for agents
+#: only. ``[notify.events]`` rejects any other combination.
 APPLICABLE_ROLES: Mapping[EventKind, frozenset[Role]] = MappingProxyType(
     {
-        kind: (
-            frozenset(Role)
-            - {_R.IMPORT_CUSTOMER, _R.IMPORT_MANAGER, _R.IMPORT_ASSIGNEE, _R.EXTERNAL}
-            | (
-                {_R.EXTERNAL}
-                if kind in (EventKind.TICKET_CREATED, EventKind.TICKET_CLOSED)
-                else set()
-            )
-            | (
-                {_R.IMPORT_CUSTOMER, _R.IMPORT_MANAGER}
-                if kind is EventKind.TICKET_CREATED
-                else {_R.IMPORT_ASSIGNEE}
-                if kind is EventKind.FOLLOW_UP_ADDED
-                else set()
-            )
-        )
-        for kind in EventKind
+        EventKind.TICKET_CREATED: _EVERYDAY | {_R.EXTERNAL, _R.IMPORT_MANAGER, _R.IMPORT_CUSTOMER},
+        EventKind.REQUEST_FROM_USER: _EVERYDAY,
+        EventKind.INQUIRY_AUTHORISED: _EVERYDAY,
+        EventKind.FORWARDED_TO_QUEUE: _EVERYDAY,
+        EventKind.ESCALATION_WARNING: _EVERYDAY,
+        EventKind.ESCALATED: _EVERYDAY,
+        EventKind.DEADLINE_PASSED: _EVERYDAY,
+        EventKind.STATUS_CHANGED: _EVERYDAY,
+        EventKind.TICKET_CLOSED: _EVERYDAY | {_R.EXTERNAL},
+        EventKind.COMMENT_ADDED: _EVERYDAY,
+        EventKind.FOLLOW_UP_ADDED: _EVERYDAY | {_R.IMPORT_ASSIGNEE},
+        EventKind.BOUNCE_ATTACHED: _AGENTS,  # never mail a customer about a bounce
     }
 )
 
@@ -200,8 +198,8 @@ class NotifySettings:
     reply_marker: str | None = None
 
     def roles_for(self, kind: EventKind) -> frozenset[Role]:
-        """The roles configured for ``kind``."""
-        return self.events.get(kind, frozenset())
+        """The roles configured for ``kind`` (only those in :data:`APPLICABLE_ROLES`)."""
+        return self.events.get(kind, frozenset()) & APPLICABLE_ROLES[kind]
 
 
 @attrs.frozen(kw_only=True)

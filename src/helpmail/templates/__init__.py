@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 import jinja2
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from helpmail.errors import TemplateError
@@ -37,6 +38,32 @@ SHIPPED_LANGUAGES: tuple[str, ...] = ("en", "de", "nl")
 PARTS: tuple[str, ...] = ("subject", "txt", "html")
 
 _SPACE = re.compile(r"\s+")
+
+
+#: the largest string or list a template may build with ``*`` (items or characters)
+MAX_REPEAT = 100_000
+#: the largest exponent a template may use with ``**``
+MAX_EXPONENT = 100
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox, plus limits on ``*`` and ``**`` so a template cannot exhaust memory
+    or CPU (``{{ "x" * 10**10 }}``); ``range`` is already limited by Jinja2 (100,000 items)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
+            raise SecurityError(f"exponent {right} is over the limit of {MAX_EXPONENT}")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_REPEAT
+                ):
+                    raise SecurityError(f"repetition over the limit of {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
 
 
 def _autoescape(name: str | None) -> bool:
@@ -115,7 +142,7 @@ class TemplateRenderer:
             loaders.append(jinja2.FileSystemLoader(str(template_dir)))
         loaders.append(jinja2.FileSystemLoader(str(DEFAULTS_DIR)))
         self.default_language = default_language
-        self.env = ImmutableSandboxedEnvironment(
+        self.env = _Sandbox(
             loader=jinja2.ChoiceLoader(loaders),
             undefined=jinja2.StrictUndefined,
             autoescape=_autoescape,
@@ -126,6 +153,12 @@ class TemplateRenderer:
             cache_size=1000,
         )
         self._chosen: dict[tuple[str, str, str, str], tuple[jinja2.Template, str]] = {}
+
+    def clear_cache(self) -> None:
+        """Forget compiled templates and name look-ups (after a host edited its templates)."""
+        self._chosen.clear()
+        if self.env.cache is not None:
+            self.env.cache.clear()
 
     def languages(self, language: str) -> list[str]:
         """The language directories tried for ``language`` (``de-AT`` -> ``de``, then default)."""
