@@ -196,6 +196,9 @@ def measure(samples: list[Sample], flufl: Any) -> Tally:
         finally:
             tally.seconds += time.perf_counter() - started
         found = {r.address.lower(): r for r in bounce.recipients} if bounce else {}
+        for r in bounce.recipients if bounce else ():
+            if r.original_recipient:
+                found.setdefault(r.original_recipient.lower(), r)
         flufl_perm: set[str] = set()
         flufl_temp: set[str] = set()
         if flufl is not None:

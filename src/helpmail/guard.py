@@ -401,7 +401,7 @@ class DeliveryGuard:
             blocks, duration = self.settings.block_duration(recipient.reason)
             if not blocks:
                 continue
-            key = address_key(recipient.address)
+            key = address_key(recipient.original_recipient or recipient.address)
             new = AddressBlock(
                 address=key,
                 reason=recipient.reason,

@@ -140,6 +140,10 @@ class BouncedRecipient:
     action: str | None = None
     remote_mta: str | None = None
     source: str = ""
+    original_recipient: str | None = None
+    """The address as the sender wrote it, when the report names another one (RFC 3464 §2.3.1
+    ``Original-Recipient``: before alias expansion). The delivery guard blocks this one: it is
+    the address helpmail sends to."""
     cause: BounceReason | None = None
     """For a delay warning, what the delay is about (``mailbox_full``, ``transient``...), read
     from its status and text as for a failure; ``None`` otherwise."""

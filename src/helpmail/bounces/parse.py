@@ -72,6 +72,12 @@ ACTIONS: dict[str, str] = {
     "deliver": "delivered",
     "success": "delivered",
     "sent": "delivered",
+    "expired": "failed",
+    "abandoned": "failed",
+    "dropped": "failed",
+    "suppressed": "failed",
+    "blocked": "failed",
+    "timeout": "failed",
     "relayed": "relayed",
     "relay": "relayed",
     "expanded": "expanded",
@@ -80,6 +86,7 @@ _FAILING_ACTIONS = frozenset({"failed", "delayed"})
 
 # An addr-spec as found in bounce text (RFC 5322 §3.4.1 dot-atom local part, which covers real
 # bounces; quoted local parts are rare there). Bounded repetitions keep it linear.
+_ADDR_BODY = r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}"
 _ADDR = (
     r"(?<![\w.!#$%&'*+/=?^`{|}~-])[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}"
 )
@@ -102,15 +109,17 @@ _NOT_RECIPIENT = re.compile(
 RETURNED_MESSAGE_MARKERS = re.compile(
     r"^[ \t]*(?:-{2,}|={2,}|\*{2,})?[ \t]*(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
-    r"(?:the )?original message (?:follows|headers|was|is)|original message\b|"
+    r"(?:the )?original message (?:follows|headers|was (?:attached|included|returned)|is "
+    r"(?:attached|included|below))|original message[ \t]*(?:-{2,}|:|$)|"
     r"unsent message (?:below|follows)|returned message|"
     r"message text follows|the header of the original message|undelivered message headers|"
     r"copy of (?:the |your )?(?:original )?message|rejected message|headers of the original message|"
     r"your message reads|(?:partial )?message headers? follows?|original message header|"
-    r"\*+ ?message headers? ?\*+|returned mail|the original message was received|"
+    r"\*+ ?message headers? ?\*+|returned mail|"
     r"original mail(?: header)?s?|attached is a copy of|message header follows|"
     r"the first \d+ lines of|following is a copy of|undelivered message follows|"
-    r"included is a copy|body of message generated response|transcript of session follows"
+    r"included is a copy|body of message generated response|transcript of session follows|"
+    r"start of (?:the )?returned message|original message as received"
     r")",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -130,48 +139,66 @@ _DELAY_WORDS = re.compile(
 _FAIL_WORDS = re.compile(
     r"permanent(?:ly)?|fatal|could not be delivered|undeliverable|failed|giving up|gave up|"
     r"returned to sender|delivery (?:has )?failed|not delivered|unable to deliver|"
-    r"rejected|does not exist",
+    r"rejected|does not exist|did not reach|could not reach|error|not accepted|did not like|"
+    r"unknown user|user unknown|no such user|mailbox (?:is )?full|over quota|"
+    r"无法|失败|未能|送達|送信できな|配信できな|届けられ|エラー|fehlgeschlagen|unzustellbar|"
+    r"nicht zugestellt|impossible de|n'a pas pu|non recapitabile|no se pudo|não foi possível|"
+    r"kon niet",
     re.IGNORECASE,
 )
 
 #: Recipient lines of the MTA text formats, as data: ``(format, regex)``; each regex has a group
 #: ``addr`` and may have ``text`` (the rest of the line). The first format with a match decides;
 #: diagnostic text is the rest of the line plus the lines that follow up to a blank line.
+_DATE_WORDS = r"(?:[A-Za-z]{3},?[ \t]+)?\d{1,4}(?:[/.-]\d{1,2}[/.-]\d{1,4}|[ \t]+[A-Za-z]{3})"
+_OPEN = r"[<\"'(\[]?"
+_CLOSE = r"[>\"')\]]?"
 RECIPIENT_LINES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
     for name, pattern in (
         # Postfix (bounce(8) template): "<user@example.org> (expanded from <x>): text"
-        (
-            "postfix",
-            rf"^<(?P<addr>{_ADDR})>(?: \(expanded from <[^>\n]{{0,300}}>\))?:[ \t]*(?P<text>.*)$",
-        ),
+        ("postfix", rf"^<(?P<addr>{_ADDR})>(?: \(expanded from <[^>\n]{{0,300}}>\))?:[ \t]*"
+                    rf"(?P<text>.*)$"),
         # Sendmail: "<user@example.org>... User unknown" / "... while talking to"
         ("sendmail", rf"^[ \t]*<?(?P<addr>{_ADDR})>?\.\.\.[ \t]*(?P<text>.*)$"),
-        # Sendmail / SMTP transcripts: ">>> RCPT To:<user@example.org>"
-        ("transcript", rf"^[ \t]*>>>[ \t]*RCPT[ \t]+TO:[ \t]*<(?P<addr>{_ADDR})>(?P<text>.*)$"),
-        # Exchange: "user@example.org on 1/2/2009 3:04 PM" / Notes "... on ...".
-        (
-            "exchange",
-            rf"^[ \t]*<?(?P<addr>{_ADDR})>?[ \t]+on[ \t]+\d{{1,4}}[/.-]\d{{1,2}}[/.-]\d{{1,4}}(?P<text>.*)$",
-        ),
+        # Sendmail's list: "----- The following addresses had permanent fatal errors -----"
+        # and the address on the next line (also Biglobe, Trend Micro, V5 Sendmail).
+        ("sendmail-list", rf"^[ \t]*-{{2,}}[^\n]{{0,20}}(?:following address(?:es)? (?:had|has)|"
+                          rf"addresses had)[^\n]{{0,80}}\n[ \t]*<?(?P<addr>{_ADDR})>?(?P<text>[^\n]*)$"),
+        # SendGrid: "user:00000:<user@example.org> : Connection timed out in connect"
+        ("sendgrid", rf"^[\w.+-]{{1,64}}:\d{{1,10}}:<(?P<addr>{_ADDR})>[ \t]*:[ \t]*(?P<text>.*)$"),
+        # SMTP transcripts: Sendmail ">>> RCPT To:<user@...>", Postfix " In:  RCPT TO:<...>"
+        ("transcript", rf"^[ \t]*(?:>>>|in:)?[ \t]*RCPT[ \t]+TO:[ \t]*<(?P<addr>{_ADDR})>"
+                       rf"(?P<text>.*)$"),
+        # Exchange 2003 / Notes: "user@example.org on 1/2/2009 3:04 PM", "... on Thu, 29 Apr".
+        ("exchange", rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]+on[ \t]+{_DATE_WORDS}"
+                     rf"(?P<text>.*)$"),
         # Exchange 2007+/O365: "user@example.org" alone after "Delivery has failed to these
         # recipients"; Exim "  user@example.org" indented; Gmail "     user@example.org";
-        # qmail / Yahoo / Courier "<user@example.org>:"; OpenSMTPD "user@example.org: 550 ...".
-        (
-            "line",
-            rf"^[ \t]*[<\"'(\[]?(?P<addr>{_ADDR})[>\"')\]]?[ \t]*(?:\((?:generated|expanded) from [^)\n]{{0,300}}\))?[ \t]*:?[ \t]*$",
-        ),
+        # qmail / Yahoo / Courier "<user@example.org>:".
+        ("line", rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]*(?:\((?:generated|expanded) "
+                 rf"from [^)\n]{{0,300}}\))?[ \t]*:?[ \t]*$"),
+        # OpenSMTPD, Courier, ... "user@example.org: 550 ..."
         ("colon", rf"^[ \t]*<?(?P<addr>{_ADDR})>?[ \t]*:[ \t]+(?P<text>\S.*)$"),
+        # Free text: "There was an error delivering your mail to <user@...>." (DragonFly),
+        # "could not be delivered to user@...", "Delivery to the following recipient failed".
+        # X.400 forms in old Exchange reports: "c=US;a= ;p=...;dda:SMTP=user@example.com;"
+        ("x400", rf"\bSMTP[=:](?P<addr>{_ADDR_BODY})(?P<text>.*)$"),
+        ("phrase", rf"(?:addressed(?:[ \t]+to)?[ \t]*,?|deliver(?:ing|y|ed)?|send(?:ing)?|sent|"
+                   rf"relay(?:ing)?)[ \t]+(?:(?:of|your|"
+                   rf"the|this|a)[ \t]+)?(?:(?:e-?mail|mail|message)[ \t]+)?(?:to|for)[ \t]+"
+                   rf"(?:the[ \t]+)?(?:(?:following[ \t]+)?(?:recipient|address|user)s?[ \t]*:?[ \t]*)?"
+                   rf"{_OPEN}(?P<addr>{_ADDR}){_CLOSE}(?P<text>.*)$"),
         # "Recipient: user@example.org", "Original-Recipient: rfc822;user@...", "To: <...>" in
-        # a report body, "RCPT TO:<user@...>", "Failed address: ...", "Unknown user: ...".
-        (
-            "labelled",
-            rf"(?:recipient(?:\(s\))?|rcpt to|failed address|addressee|the user|user(?:name)?|"
-            rf"mailbox|address(?:es)?|destinatario|empfänger|to)[ \t]*(?:address)?[ \t]*[:=]?[ \t]*"
-            rf"(?:rfc822;)?[ \t]*[<\"'(\[]?(?P<addr>{_ADDR})[>\"')\]]?(?P<text>.*)$",
-        ),
+        # a report body, "Failed address: ...", "Unknown user: ...".
+        ("labelled", rf"(?:\brecipient(?:\(s\))?|\brcpt to|failed address|\baddressee|\bthe user|"
+                     rf"\buser(?:name)?|\bmailbox|\baddress(?:es)?|destinatario|empfänger|\bto)[ \t]*"
+                     rf"(?:address)?[ \t]*[:=]?[ \t]*(?:rfc822;)?[ \t]*{_OPEN}(?P<addr>{_ADDR})"
+                     rf"{_CLOSE}(?P<text>.*)$"),
     )
 )
+#: Formats whose matches are weak enough that our own and MTA addresses are filtered out.
+_WEAK_FORMATS = frozenset({"line", "colon", "phrase", "labelled"})
 
 #: Phrases that put an address in a failure context in free text ("could not deliver to x").
 _GENERIC_CONTEXT = re.compile(
@@ -233,6 +260,7 @@ class _Row:
     reply_code: str | None = None
     diagnostic: str | None = None
     remote_mta: str | None = None
+    original_recipient: str | None = None
     extra_text: str = ""
     source: str = ""
     forced_reason: BounceReason | None = None
@@ -390,6 +418,10 @@ def _rfc3464(view: _View) -> tuple[list[_Row], bool]:
             if action is None:
                 action = _action_from_status(status)
             remote = group.get("remote-mta") or per_message.get("reporting-mta")
+            original_raw = group.get("original-recipient")
+            original = valid_addr_spec(_typed_value(original_raw)) if original_raw else None
+            if original is not None and original.lower() == address.lower():
+                original = None
             rows.append(
                 _Row(
                     address=address,
@@ -399,6 +431,7 @@ def _rfc3464(view: _View) -> tuple[list[_Row], bool]:
                     diagnostic=diag_text or None,
                     remote_mta=_typed_value(remote) if remote else None,
                     source="rfc3464",
+                    original_recipient=original,
                     extra_text=_text_about(view, address),
                 )
             )
@@ -562,7 +595,7 @@ def _excluded(view: _View) -> set[str]:
 
 def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str]:
     """Recipients found by :data:`RECIPIENT_LINES`, then by generic context; and the format."""
-    report = view.report
+    report = view.report + ("\n\n" + view.transcript if view.transcript else "")
     lines = report.split("\n")
     excluded = _excluded(view)
     rows: dict[str, _Row] = {}
@@ -570,9 +603,10 @@ def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str
     for name, pattern in RECIPIENT_LINES:
         for match in pattern.finditer(report):
             address = valid_addr_spec(match["addr"])
-            if address is None or _NOT_RECIPIENT.match(address):
+            if address is None:
                 continue
-            if name in ("line", "labelled", "colon") and address.lower() in excluded:
+            weak = name in _WEAK_FORMATS
+            if weak and (_NOT_RECIPIENT.match(address) or address.lower() in excluded):
                 continue
             if address.lower() in (k.lower() for k in rows):
                 continue
@@ -632,27 +666,45 @@ _BOUNCE_SUBJECT = re.compile(
     r"nondeliverable|unzustellbar|non remis|no entregado|non recapitabile|onbestelbaar|"
     r"error sending message|delayed mail|warning: could not send|delivery notification|"
     r"returned to sender|permanent (?:error|failure)|mail failure|failed delivery|"
-    r"delivery error|undeliverable mail|unknown user|user unknown|mailbox full|"
+    r"delivery error|undeliverable mail|unknown user|user unknown|mailbox full|failed mail|"
     r"sender address rejected|notice of delivery|unable to deliver|mensaje no entregado",
     re.IGNORECASE,
 )
-_FORWARDED_SUBJECT = re.compile(r"^\s*(?:fwd?|fw|wg|tr|rv|vs|i|doorst)\s*:", re.IGNORECASE)
+#: Replies and forwards (a person forwarding a bounce writes human mail).
+_FORWARDED_SUBJECT = re.compile(
+    r"^\s*(?:re|aw|sv|antw|fwd?|fw|wg|tr|rv|vs|i|doorst)\s*(?:\[\d{1,3}\])?\s*:", re.IGNORECASE
+)
 
 
 def _looks_like_text_bounce(view: _View) -> bool:
-    """A text bounce needs a sender or subject of an MTA *and* failure wording in its text."""
+    """A text bounce needs an MTA sender (or a bounce subject that is no reply or forward) *and*
+    failure or delay wording in its report."""
     mail = view.mail
-    if _FORWARDED_SUBJECT.match(mail.subject or ""):
-        return False
-    sender = " ".join(f"{a.name} {a.addr_spec}" for a in mail.from_)
-    null_path = mail.return_path is not None and mail.return_path.replace(" ", "") == "<>"
+    subject = mail.subject or ""
+    sender = " ".join(f"{a.name} {a.addr_spec}" for a in mail.from_) or (mail.header("From") or "")
     by_sender = bool(_BOUNCE_SENDER.search(sender))
-    by_subject = bool(_BOUNCE_SUBJECT.search(mail.subject or ""))
+    by_subject = bool(_BOUNCE_SUBJECT.search(subject)) and not _FORWARDED_SUBJECT.match(subject)
     if not (by_sender or by_subject):
         return False
-    if (by_sender or null_path) and by_subject:
+    if by_sender and by_subject:
         return True
-    return bool(_FAIL_WORDS.search(view.report) or _DELAY_WORDS.search(view.report))
+    text = view.report + "\n" + view.transcript
+    return bool(_FAIL_WORDS.search(text) or _DELAY_WORDS.search(text))
+
+
+_TO_HEADER = re.compile(r"^to:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _returned_to(view: _View) -> str | None:
+    """The single To address of the returned original message, if it has exactly one."""
+    head = view.returned.lstrip("\n").split("\n\n", 1)[0]
+    match = _TO_HEADER.search(head)
+    if match is None:
+        return None
+    found = {a.lower() for a in _ADDR_RX.findall(match[1])}
+    if len(found) != 1:
+        return None
+    return valid_addr_spec(found.pop())
 
 
 def _original_headers(view: _View) -> tuple[str | None, str | None]:
@@ -741,6 +793,7 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
             remote_mta=row.remote_mta,
             source=row.source,
             cause=cause,
+            original_recipient=row.original_recipient,
         )
 
 
@@ -783,9 +836,20 @@ def _parse(mail: InboundMail) -> Bounce | None:
                 )
             )
         fmt = "x-failed-recipients"
-    if not rows and not view.dsn and _looks_like_text_bounce(view):
+    is_report = mail.content_type == "multipart/report" and any(
+        (p.param("report-type") or "").lower() in ("delivery-status", "global-delivery-status")
+        for p in mail.parts
+        if p.content_type == "multipart/report"
+    )
+    if not rows and (is_report or _looks_like_text_bounce(view)):
         rows, fmt = _text_rows(view)
         rows = [attrs.evolve(r, extra_text=_text_about(view, r.address)) for r in rows]
+    if not rows and (is_report or _looks_like_text_bounce(view)):
+        # Last resort: the report names nobody, but the returned original had one recipient.
+        returned_to = _returned_to(view)
+        if returned_to is not None:
+            rows = [_Row(address=returned_to, extra_text=view.report, source="returned-to")]
+            fmt = "returned-to"
     if not rows:
         return None
     # A text bounce that only warns (no failure wording) reports a delay (RFC 3464 §2.3.3 in
