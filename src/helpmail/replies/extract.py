@@ -1,0 +1,248 @@
+"""``extract_reply``: what the writer of a mail added, in the order DESIGN.md fixes.
+
+1. helpmail's own marker (text line or HTML element): the reply is what stands above it;
+2. the parent message (which helpmail sent): lines repeating it are quoted lines;
+3. heuristics (:mod:`.text`): ``>`` quotes, attribution lines, header blocks, dividers, HTML quote
+   containers (:mod:`.html`), signatures and mobile taglines, forwards.
+
+Input is capped (:data:`MAX_INPUT_CHARS`); the function never raises: on an internal failure it
+returns the whole text with :attr:`ReplyFlag.INTERNAL_ERROR`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from helpmail.replies import html as html_render
+from helpmail.replies import text as text_algo
+from helpmail.replies.markers import DEFAULT_MARKERS, find_marker
+from helpmail.replies.model import Method, Reply, ReplyFlag
+
+if TYPE_CHECKING:
+    from helpmail.mail.model import InboundMail
+
+MAX_INPUT_CHARS: Final = 4_000_000
+"""Characters of text (and of HTML) read; the rest is ignored and :attr:`ReplyFlag.TRUNCATED` set."""
+MAX_PARENT_WORDS: Final = 200_000
+"""Words of the parent message used for matching."""
+
+_SENTINELS = re.compile("[\ue000\ue001]")
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def extract_reply(
+    source: InboundMail | str,
+    *,
+    html: str | None = None,
+    parent: str | InboundMail | None = None,
+    markers: Sequence[str] | None = None,
+) -> Reply:
+    """The reply the writer of ``source`` added (see :class:`Reply`); never raises.
+
+    ``source`` is an :class:`~helpmail.InboundMail` (its text part, else its HTML part is read) or a
+    plain-text body; ``html`` is an HTML body to use along with (or instead of) a plain-text
+    ``source``. ``parent`` is the message being answered (helpmail's own outgoing mail), as text or
+    as a parsed mail. ``markers`` are the marker lines to look for (default:
+    :data:`~helpmail.replies.DEFAULT_MARKERS`).
+    """
+    text = ""
+    try:
+        text, html_body, subject = _read_source(source, html)
+        return _extract(text, html_body, subject=subject, parent=parent, markers=markers)
+    except Exception:  # never raise on mail content: return the whole text, flagged
+        try:
+            fallback = text if isinstance(text, str) else ""
+            if not fallback.strip() and isinstance(source, str):
+                fallback = source
+            whole = _SENTINELS.sub("", fallback or "").strip()
+        except Exception:
+            whole = ""
+        return Reply(text=whole, method=Method.NONE, flags=frozenset({ReplyFlag.INTERNAL_ERROR}))
+
+
+def _read_source(source: InboundMail | str, html: str | None) -> tuple[str, str | None, str]:
+    if isinstance(source, str):
+        return source, html, ""
+    body_html = html if html is not None else source.html
+    text = "" if source.text_from_html else (source.text or "")
+    return text, body_html, source.subject or ""
+
+
+def _extract(
+    text: str,
+    html: str | None,
+    *,
+    subject: str,
+    parent: str | InboundMail | None,
+    markers: Sequence[str] | None,
+) -> Reply:
+    flags: set[ReplyFlag] = set()
+    marker_texts = tuple(markers) if markers is not None else DEFAULT_MARKERS
+    text = _SENTINELS.sub("", text)
+    if len(text) > MAX_INPUT_CHARS:
+        text = text[:MAX_INPUT_CHARS]
+        flags.add(ReplyFlag.TRUNCATED)
+    parent_text = _parent_text(parent)
+
+    text_reply: Reply | None = None
+    if text.strip():
+        text_reply = _extract_text(text, subject=subject, parent=parent_text, markers=marker_texts, flags=flags)
+        if text_reply.method in (Method.OWN_MARKER, Method.PARENT_MATCH) or not html:
+            return text_reply
+    if html:
+        if len(html) > MAX_INPUT_CHARS:
+            html = html[:MAX_INPUT_CHARS]
+            flags.add(ReplyFlag.TRUNCATED)
+        rendered, _containers = html_render.render(html)
+        if rendered.strip():
+            html_reply = _extract_text(
+                rendered,
+                subject=subject,
+                parent=parent_text,
+                markers=marker_texts,
+                flags=flags | {ReplyFlag.FROM_HTML},
+            )
+            if text_reply is None:
+                return html_reply
+            if html_reply.method is Method.OWN_MARKER or (
+                text_reply.method in (Method.NONE, Method.SIGNATURE)
+                and html_reply.method not in (Method.NONE, Method.SIGNATURE)
+            ):
+                return html_reply
+    if text_reply is not None:
+        return text_reply
+    return Reply(text="", flags=frozenset(flags))
+
+
+def _parent_text(parent: str | InboundMail | None) -> str:
+    if parent is None:
+        return ""
+    if isinstance(parent, str):
+        return parent
+    if parent.text and not parent.text_from_html:
+        return parent.text
+    if parent.html:
+        rendered, _ = html_render.render(parent.html)
+        return _SENTINELS.sub("", rendered)
+    return parent.text or ""
+
+
+def _extract_text(
+    text: str, *, subject: str, parent: str, markers: Sequence[str], flags: set[ReplyFlag]
+) -> Reply:
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    flags = set(flags)
+
+    # 1. own marker
+    hit = find_marker(lines, markers) if markers else None
+    marker_line = (
+        next((k for k, line in enumerate(lines) if line.startswith(html_render.MARKER)), None)
+        if html_render.MARKER in text
+        else None
+    )
+    cut: int | None = None
+    if hit is not None and (marker_line is None or hit.start <= marker_line):
+        cut = hit.start
+        if hit.wrapped:
+            flags.add(ReplyFlag.MARKER_WRAPPED)
+        if hit.quoted:
+            flags.add(ReplyFlag.MARKER_QUOTED)
+        if hit.garbled:
+            flags.add(ReplyFlag.MARKER_GARBLED)
+    elif marker_line is not None:
+        cut = marker_line
+    if cut is not None:
+        above = lines[:cut]
+        part = text_algo.extract_lines(above, subject=subject)
+        if part.text.strip() and ReplyFlag.QUOTE_ONLY not in part.flags and ReplyFlag.FORWARD_ONLY not in part.flags:
+            quoted = "\n".join(x for x in (part.quoted, "\n".join(lines[cut:]).strip()) if x)
+            return _reply(part, method=Method.OWN_MARKER, quoted=quoted, flags=flags)
+        # nothing above the marker: the answer is below it (or the mail is only the quote)
+        lines = [*lines[:cut], *(">" + line if not line.startswith(">") else line for line in lines[cut:])]
+        lines[cut] = ">"
+    else:
+        flags.discard(ReplyFlag.MARKER_WRAPPED)
+
+    # 2. parent match: lines that repeat the parent become quoted lines
+    method_override: Method | None = None
+    if parent.strip():
+        lines, matched = _mark_parent(lines, parent)
+        if matched:
+            part = text_algo.extract_lines(lines, subject=subject)
+            if part.method is not Method.NONE and part.quoted:
+                method = part.method
+                if method in (Method.QUOTE_MARKER, Method.NONE, Method.SIGNATURE):
+                    method = Method.PARENT_MATCH
+                method_override = method
+                return _reply(part, method=method_override, flags=flags)
+
+    # 3. heuristics
+    part = text_algo.extract_lines(lines, subject=subject)
+    return _reply(part, flags=flags)
+
+
+def _reply(
+    part: text_algo.Part, *, method: Method | None = None, quoted: str | None = None, flags: set[ReplyFlag]
+) -> Reply:
+    chosen = method or part.method
+    if ReplyFlag.FROM_HTML in flags and chosen in (Method.QUOTE_MARKER,) and part.quoted.startswith("\ue000"):
+        chosen = Method.HTML_CONTAINER
+    return Reply(
+        text=_SENTINELS.sub("", part.text).strip("\n"),
+        quoted=_SENTINELS.sub("", quoted if quoted is not None else part.quoted).strip("\n"),
+        signature=part.signature,
+        tagline=part.tagline,
+        forwarded=part.forwarded,
+        method=chosen,
+        flags=frozenset(flags | part.flags),
+    )
+
+
+def _words(text: str) -> list[str]:
+    return _WORDS.findall(text.casefold())
+
+
+def _mark_parent(lines: list[str], parent: str) -> tuple[list[str], bool]:
+    """Prefix with ``>`` the lines that repeat the parent message; report whether any did."""
+    words = _words(parent[: MAX_INPUT_CHARS])[:MAX_PARENT_WORDS]
+    if len(words) < 3:
+        return lines, False
+    trigrams = {(words[k], words[k + 1], words[k + 2]) for k in range(len(words) - 2)}
+    vocabulary = set(words)
+    labels: list[str] = []
+    for line in lines:
+        line_words = _words(line[:2000].lstrip("> \t"))
+        if not line_words:
+            labels.append("B")
+        elif len(line_words) >= 3:
+            grams = [(line_words[k], line_words[k + 1], line_words[k + 2]) for k in range(len(line_words) - 2)]
+            hits = sum(1 for gram in grams if gram in trigrams)
+            labels.append("M" if hits * 10 >= len(grams) * 7 else "X")
+        else:
+            labels.append("m" if all(w in vocabulary for w in line_words) else "X")
+    # a run counts when it holds at least two matching lines (or the whole short parent)
+    matched_rows: set[int] = set()
+    n = len(lines)
+    k = 0
+    while k < n:
+        if labels[k] != "M":
+            k += 1
+            continue
+        start = k
+        end = k
+        strong = 0
+        while end < n and labels[end] in ("M", "m", "B"):
+            if labels[end] == "M":
+                strong += 1
+            end += 1
+        if strong >= 2 or len(words) <= 12:
+            # take in weak lines and blanks around the strong ones
+            for row in range(start, end):
+                matched_rows.add(row)
+        k = end
+    if not matched_rows:
+        return lines, False
+    out = [("> " + line if row in matched_rows and not line.lstrip().startswith(">") else line) for row, line in enumerate(lines)]
+    return out, True
