@@ -110,7 +110,7 @@ RETURNED_MESSAGE_MARKERS = re.compile(
     r"^[ \t]*(?:-{2,}|={2,}|\*{2,})?[ \t]*(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
     r"(?:the )?original message (?:follows|headers|was (?:attached|included|returned)|is "
-    r"(?:attached|included|below))|original message[ \t]*(?:-{2,}|:|$)|"
+    r"(?:attached|included|below))|original message[ \t]*(?:-{2,}|:|$)|original message details|"
     r"unsent message (?:below|follows)|returned message|"
     r"message text follows|the header of the original message|undelivered message headers|"
     r"copy of (?:the |your )?(?:original )?message|rejected message|headers of the original message|"
@@ -179,7 +179,8 @@ RECIPIENT_LINES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("line", rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]*(?:\((?:generated|expanded) "
                  rf"from [^)\n]{{0,300}}\))?[ \t]*:?[ \t]*$"),
         # OpenSMTPD, Courier, ... "user@example.org: 550 ..."
-        ("colon", rf"^[ \t]*<?(?P<addr>{_ADDR})>?[ \t]*:[ \t]+(?P<text>\S.*)$"),
+        ("colon", rf"^[ \t]*(?:[*•][ \t]*)?{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]*:[ \t]+"
+                  rf"(?P<text>\S.*)$"),
         # Free text: "There was an error delivering your mail to <user@...>." (DragonFly),
         # "could not be delivered to user@...", "Delivery to the following recipient failed".
         # X.400 forms in old Exchange reports: "c=US;a= ;p=...;dda:SMTP=user@example.com;"
@@ -568,7 +569,7 @@ def _block_after(lines: list[str], index: int, first: str) -> str:
         if _ADDR_RX.fullmatch(stripped.strip("<>:\"' ")) is not None:
             break
         block.append(stripped)
-    if not "".join(block).strip():
+    if sum(c.isalnum() for c in "".join(block)) < 4:
         position = index + 1
         while position < len(lines) and not lines[position].strip():
             position += 1
@@ -751,7 +752,11 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
         text = row.diagnostic or ""
         context = row.extra_text
         both = f"{text}\n{context}"
-        status = row.status if row.source == "rfc3464" else row.status or normalise_status(both)
+        status = (
+            row.status
+            if row.source == "rfc3464"
+            else row.status or normalise_status(both, failures_only=True)
+        )
         reply_code = row.reply_code or _reply_code(both)
         delayed = row.action == "delayed"
         domain = row.address.rpartition("@")[2]

@@ -439,7 +439,7 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"user invalid",
             r"invalid (?:final )?(?:delivery )?userid",
             r"not our user",
-            r"(?<!sender )address rejected",
+            r"(?<!sender )address rejected(?![:\w])",
             r"couldn'?t be found, or is unable to receive mail",
         ),
     ),
@@ -477,10 +477,8 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"tls (?:is )?required",
             r"encryption required",
             r"syntax error",
-            r"rfc ?5322",
-            r"rfc ?2822",
-            r"rfc ?822",
-            r"bare lf",
+            r"\brfc ?(?:5322|2822|822)\b(?![;=])",
+                    r"bare lf",
             r"line too long",
             r"not compliant",
             r"bulk mail",
@@ -699,7 +697,8 @@ _COMMAND = re.compile(
 )
 _COMMANDS = {
     "end of data": "DATA",
-    "data": "DATA",
+    # A bare DATA is not proof: with pipelining (RFC 2920) the RCPT answers arrive after it.
+    "data": "DATA-COMMAND",
     "rcpt to": "RCPT",
     "rcpt": "RCPT",
     "rcpt_to": "RCPT",
@@ -717,24 +716,39 @@ RECIPIENT_DOMAIN_REASONS: Mapping[str, BounceReason] = MappingProxyType(
 )
 
 
-def normalise_status(status: str | None) -> str | None:
-    """The first RFC 3463 enhanced status code in ``status`` (``"5.1.1"``), or ``None``."""
+_FAILURE_STATUS = re.compile(r"\b([45])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def normalise_status(status: str | None, *, failures_only: bool = False) -> str | None:
+    """The first RFC 3463 enhanced status code in ``status`` (``"5.1.1"``), or ``None``; with
+    ``failures_only`` the first ``4.X.X`` or ``5.X.X`` (transcripts also hold ``250 2.1.5 Ok``)."""
     if not status:
         return None
-    match = _STATUS.search(status)
+    match = (_FAILURE_STATUS if failures_only else _STATUS).search(status)
     if match is None:
         return None
     return f"{match[1]}.{int(match[2])}.{int(match[3])}"
 
 
+_ERROR_REPLY = re.compile(r"^<<<[ \t]*[45]\d\d", re.MULTILINE)
+
+
 def smtp_command(text: str | None) -> str | None:
     """The SMTP command (``RCPT``, ``DATA``, ``MAIL``, ``HELO``, ``CONNECT``) a rejection
-    answered, when the text says so; the first mention counts."""
+    answered, when the text says so. In a session transcript (``>>>`` / ``<<<`` lines) it is the
+    last command before the first error reply; elsewhere the first mention counts."""
     if not text:
         return None
+    error = _ERROR_REPLY.search(text)
+    if error is not None:
+        found = list(_COMMAND.finditer(text, 0, error.start()))
+        if found:
+            return _command_name(found[-1])
     match = _COMMAND.search(text)
-    if match is None:
-        return None
+    return None if match is None else _command_name(match)
+
+
+def _command_name(match: re.Match[str]) -> str | None:
     word = next(g for g in match.groups() if g)
     return _COMMANDS.get(" ".join(word.lower().split()))
 
@@ -786,7 +800,9 @@ def decide_reason(
 
     Then what the SMTP dialogue says corrects it (RFC 5321 §3.3): a failure at ``MAIL FROM``
     concerns our sender, not the address; an "unknown user" after ``DATA`` (the recipient was
-    accepted at ``RCPT TO``) or with an ``X.2.0`` *mailbox* status is a filter speaking. A
+    accepted at ``RCPT TO``), with an ``X.2.0`` *mailbox* status or an ``X.7.X`` *security or
+    policy* status is a filter speaking -- when code and words disagree, helpmail takes the soft
+    reading, because a wrong hard block silences a good address for good. A
     temporary status (RFC 3463 §3.1: ``4.X.X``) never gives a hard reason: it becomes
     ``transient``. Hard means user or domain unknown with a permanent status.
     """
@@ -808,7 +824,9 @@ def decide_reason(
     detail = code.partition(".")[2] if code else None
     if command == "MAIL" and reason in (R.USER_UNKNOWN, R.DOMAIN_UNKNOWN, R.UNKNOWN):
         reason = R.REJECTED_POLICY
-    if reason is R.USER_UNKNOWN and (command == "DATA" or detail == "2.0"):
+    if reason is R.USER_UNKNOWN and (
+        command == "DATA" or detail == "2.0" or (detail or "").startswith("7.")
+    ):
         reason = R.REJECTED_POLICY
     temporary = (code or "").startswith("4") or (not code and (reply_code or "").startswith("4"))
     if temporary and reason in HARD_REASONS:
