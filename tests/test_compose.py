@@ -280,3 +280,29 @@ def test_import_helpmail_notify_does_not_import_email() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_compose_internationalised_addresses() -> None:
+    from email import policy
+
+    directory = StaticDirectory.of(
+        [
+            Person(id="j", name='Jürgen "JJ" Müller', address="jürgen@example.com"),
+            Person(id="a", name="Anna", address="anna@müller.example"),
+        ],
+        [Queue(id="support", members=("j", "a"))],
+    )
+    plan = plan_notifications(ev.Escalated(ticket=snapshot(), at=AT), SETTINGS, directory, RENDERER)
+    assert plan.failed == ()
+    utf8_mail, idna_mail = (n.mail for n in plan.notifications)
+    assert utf8_mail is not None
+    assert idna_mail is not None
+    # RFC 6531: a non-ASCII local part needs UTF-8 headers (sent with SMTPUTF8).
+    assert utf8_mail.envelope_to == ("jürgen@example.com",)
+    raw = utf8_mail.message.as_bytes(policy=policy.SMTPUTF8)
+    assert 'To: "Jürgen \\"JJ\\" Müller" <jürgen@example.com>'.encode() in raw
+    # An ASCII local part with a Unicode domain travels in ASCII with the IDNA domain.
+    assert idna_mail.envelope_to == ("anna@xn--mller-kva.example",)
+    ascii_raw = idna_mail.message.as_bytes(policy=policy.SMTP)
+    assert ascii_raw.isascii()
+    assert b"<anna@xn--mller-kva.example>" in ascii_raw

@@ -77,5 +77,28 @@ def test_notifier_template_error_is_recorded_not_raised(tmp_path: Path) -> None:
         settings=SETTINGS, directory=DIRECTORY, renderer=broken, sender=MaildirOutbox(tmp_path)
     )
     delivery = notifier.notify(ev.Escalated(ticket=TICKET, at=AT))
-    assert delivery.plan is None
-    assert "en/default.subject, line 1" in delivery.failures[0][1]
+    assert delivery.receipts == ()
+    assert [why for _, why in delivery.failures] == [
+        f"{address}: template en/default.subject, line 1: UndefinedError: 'nope' is undefined"
+        for address in ("anna@example.com", "refuse-bob@example.com")
+    ]
+
+
+def test_plan_one_recipients_template_failure_does_not_stop_the_others() -> None:
+    from helpmail.notify import plan_notifications
+    from helpmail.templates import TemplateRenderError
+
+    directory = StaticDirectory.of(
+        [
+            Person(id="anna", address="anna@example.com", language="de"),
+            Person(id="bob", address="bob@example.com"),
+        ],
+        [Queue(id="q", members=("anna", "bob"))],
+    )
+    broken_de = TemplateRenderer(jinja2.DictLoader({"de/default.subject": "{{ 1 / 0 }}"}))
+    plan = plan_notifications(ev.Escalated(ticket=TICKET, at=AT), SETTINGS, directory, broken_de)
+    assert [n.recipient.address for n in plan.notifications] == ["bob@example.com"]
+    [(recipient, error)] = plan.failed
+    assert recipient.address == "anna@example.com"
+    assert isinstance(error, TemplateRenderError)
+    assert (error.template, error.line) == ("de/default.subject", 1)

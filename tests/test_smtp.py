@@ -447,3 +447,44 @@ def test_outbox_unwritable_is_a_send_error(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     with pytest.raises(SendError, match="cannot write to outbox"):
         MaildirOutbox(blocker / "outbox").send(outgoing())
+
+
+def _utf8_mail() -> OutgoingMail:
+    settings = NotifySettings(
+        default_sender=Sender(address="desk@example.com"), signing_key=b"k", message_id_domain="d"
+    )
+    directory = StaticDirectory.of(
+        [Person(id="j", name="Jürgen", address="jürgen@example.com")],
+        [Queue(id="q", members=("j",))],
+    )
+    snapshot = ev.TicketSnapshot(id="T-6", number="6", title="Grüße", status="open", queue="q")
+    plan = plan_notifications(
+        ev.Escalated(ticket=snapshot, at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC)),
+        settings,
+        directory,
+        TemplateRenderer(),
+    )
+    mail = plan.notifications[0].mail
+    assert mail is not None
+    return mail
+
+
+@pytest.fixture
+def ascii_only_server() -> Iterator[Server]:
+    yield from _start(Sink(), enable_SMTPUTF8=False)
+
+
+def test_smtp_utf8_address_sent_with_smtputf8(
+    plain_server: Server, ascii_only_server: Server
+) -> None:
+    settings = smtp(
+        plain_server.port, None, security=SmtpSecurity.NONE, username=None, password=None
+    )
+    SmtpSender(settings).send(_utf8_mail())
+    [got] = plain_server.sink.received
+    assert got.rcpt_tos == ["jürgen@example.com"]
+    assert "jürgen@example.com".encode() in got.content
+    _assert_crlf_only(got.content)
+    without = attrs.evolve(settings, port=ascii_only_server.port)
+    with pytest.raises(SendError, match="does not offer SMTPUTF8"):
+        SmtpSender(without).send(_utf8_mail())

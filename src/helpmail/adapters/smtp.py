@@ -201,6 +201,12 @@ class SmtpSender:
         utf8 = not all(a.isascii() for a in [mail.envelope_from, *recipients])
         data = mail.message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
         client = self._client_for_send()
+        if utf8 and not client.has_extn("smtputf8"):
+            self._drop()
+            raise SendError(
+                f"{self._where} does not offer SMTPUTF8 (RFC 6531), which the address "
+                f"{next(a for a in [mail.envelope_from, *recipients] if not a.isascii())} needs"
+            )
         try:
             refused_raw = client.sendmail(
                 mail.envelope_from, recipients, data, mail_options=["SMTPUTF8"] if utf8 else []

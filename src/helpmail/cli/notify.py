@@ -94,6 +94,7 @@ def report(plan: Any, *, body: bool = False) -> dict[str, Any]:
             entry["text"] = n.rendered.text
         recipients.append(entry)
     return {
+        "failed": [{"address": r.address, "error": str(e)} for r, e in plan.failed],
         "event": str(plan.resolution.kind),
         "ticket": {"id": event.ticket.id, "number": event.ticket.number},
         "recipients": recipients,
@@ -145,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"     templates: {', '.join(r['templates'])}\n")
         if args.body:
             out.write("     | " + r["text"].rstrip("\n").replace("\n", "\n     | ") + "\n")
+    for failure in data["failed"]:
+        out.write(f"  FAILED for {failure['address']}: {failure['error']}\n")
     if data["suppressed"]:
         out.write("not sent:\n")
         for s in data["suppressed"]:

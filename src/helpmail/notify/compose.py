@@ -36,7 +36,6 @@ from helpmail.notify.ports import OutgoingMail
 from helpmail.notify.settings import NotifySettings, ReturnPathMode
 
 if TYPE_CHECKING:
-    from email.message import EmailMessage
 
     from helpmail.notify.policy import Recipient
     from helpmail.templates import RenderedTemplates
@@ -126,6 +125,38 @@ def parse_verp(address: str, bounce_address: str) -> tuple[str, str] | None:
     return ticket, f"{r_local}@{r_domain}"
 
 
+@functools.lru_cache(maxsize=8192)
+def wire_address(address: str) -> tuple[str, bool]:
+    """The form of an address on the wire, and whether it needs UTF-8 (SMTPUTF8, RFC 6531).
+
+    An ASCII local part with a Unicode domain travels in ASCII with the IDNA domain
+    (``anna@xn--mller-kva.example``); a non-ASCII local part needs UTF-8 headers.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        valid = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ComposeError(f"cannot address the mail to {address!r}: {error}") from None
+    if valid.ascii_email:
+        return valid.ascii_email, False
+    return valid.normalized, True
+
+
+def _mailbox(name: str, address: str, utf8: bool) -> object:
+    """A From/To value: an ``Address`` (ASCII), or a quoted string for UTF-8 addresses, which
+    ``email.headerregistry.Address`` refuses to build."""
+    from email.headerregistry import Address
+
+    display = one_line(name)
+    if not utf8 or address.isascii():
+        return Address(display_name=display, addr_spec=address)
+    if not display:
+        return address
+    quoted = display.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address}>'
+
+
 def _insert_html_marker(html: str, marker: str) -> str:
     match = _BODY_OPEN.search(html)
     if match is None:
@@ -180,17 +211,19 @@ def compose(
     ``references`` are Message-IDs of earlier mails in the conversation (oldest first) to add to
     ``References``; ``nonce`` makes the Message-ID reproducible (tests).
     """
-    from email.headerregistry import Address
+    from email import policy
     from email.message import EmailMessage
     from email.utils import format_datetime
 
     ticket = event.ticket
-    message: EmailMessage = EmailMessage()
+    to_address, to_utf8 = wire_address(recipient.address)
+    from_address, from_utf8 = wire_address(recipient.sender.address)
+    # RFC 6532: a non-ASCII local part can only travel as UTF-8 headers (and SMTPUTF8).
+    utf8 = to_utf8 or from_utf8
+    message = EmailMessage(policy=policy.default.clone(utf8=True)) if utf8 else EmailMessage()
     try:
-        message["From"] = Address(
-            display_name=one_line(recipient.sender.name), addr_spec=recipient.sender.address
-        )
-        message["To"] = Address(display_name=one_line(recipient.name), addr_spec=recipient.address)
+        message["From"] = _mailbox(recipient.sender.name, from_address, utf8)
+        message["To"] = _mailbox(recipient.name, to_address, utf8)
     except (ValueError, IndexError) as error:  # headerregistry rejects a broken addr-spec
         raise ComposeError(f"cannot address the mail: {error}") from None
     tag = settings.subject_tag.replace("{number}", one_line(ticket.number))
@@ -229,8 +262,6 @@ def compose(
     )
     return OutgoingMail(
         message=message,
-        envelope_from=envelope_sender(
-            settings, ticket.id, recipient.address, recipient.sender.address
-        ),
-        envelope_to=(recipient.address,),
+        envelope_from=envelope_sender(settings, ticket.id, to_address, from_address),
+        envelope_to=(to_address,),
     )

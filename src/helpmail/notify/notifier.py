@@ -65,7 +65,9 @@ class Notifier:
         except HelpmailError as error:
             return self._keep(Delivery(event=event, plan=None, failures=((None, str(error)),)))
         receipts: list[tuple[Notification, SendReceipt]] = []
-        failures: list[tuple[Notification | None, str]] = []
+        failures: list[tuple[Notification | None, str]] = [
+            (None, f"{recipient.address}: {error}") for recipient, error in plan.failed
+        ]
         for notification in plan.notifications:
             if notification.mail is None:
                 continue

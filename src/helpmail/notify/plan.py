@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import attrs
 
+from helpmail.errors import HelpmailError
 from helpmail.notify.compose import compose
 from helpmail.notify.policy import Recipient, Resolution, resolve_recipients
 from helpmail.notify.ports import DeliveryGuardLike, Directory, OutgoingMail
@@ -38,6 +39,9 @@ class NotificationPlan:
 
     resolution: Resolution
     notifications: tuple[Notification, ...]
+    failed: tuple[tuple[Recipient, HelpmailError], ...] = ()
+    """Recipients whose mail could not be rendered or composed, with the error (a
+    :class:`~helpmail.errors.TemplateError` names the template and line)."""
 
 
 def ticket_url(server_url: str, ticket_id: str) -> str:
@@ -92,23 +96,31 @@ def plan_notifications(
 ) -> NotificationPlan:
     """Resolve the recipients of ``event``, render their templates and compose their mails.
 
-    ``compose_mail=False`` stops after rendering (previews, the benchmark's render figure).
-    Raises :class:`~helpmail.errors.TemplateError` when a template fails.
+    ``compose_mail=False`` stops after rendering (previews, the benchmark's render figure). A
+    recipient whose template fails (:class:`~helpmail.errors.TemplateError`, naming template and
+    line) or whose mail cannot be composed is listed in ``failed``; the others still get theirs.
     """
     resolution = resolve_recipients(event, settings, directory, guard, now=now)
     notifications = []
+    failed: list[tuple[Recipient, HelpmailError]] = []
     for recipient in resolution.recipients:
-        rendered = render_for(resolution, recipient, settings, renderer)
-        mail = (
-            compose(
-                event=event,
-                recipient=recipient,
-                rendered=rendered,
-                settings=settings,
-                references=references,
+        try:
+            rendered = render_for(resolution, recipient, settings, renderer)
+            mail = (
+                compose(
+                    event=event,
+                    recipient=recipient,
+                    rendered=rendered,
+                    settings=settings,
+                    references=references,
+                )
+                if compose_mail
+                else None
             )
-            if compose_mail
-            else None
-        )
+        except HelpmailError as error:
+            failed.append((recipient, error))
+            continue
         notifications.append(Notification(recipient=recipient, rendered=rendered, mail=mail))
-    return NotificationPlan(resolution=resolution, notifications=tuple(notifications))
+    return NotificationPlan(
+        resolution=resolution, notifications=tuple(notifications), failed=tuple(failed)
+    )
