@@ -132,7 +132,11 @@ def _parent_text(parent: str | InboundMail | None) -> str:
 def _extract_text(
     text: str, *, subject: str, parent: str, markers: Sequence[str], flags: set[ReplyFlag]
 ) -> Reply:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _looks_like_quoted_printable(text):
+        text = _decode_quoted_printable(text)
+        flags = flags | {ReplyFlag.UNDECODED_QP}
+    lines = text.split("\n")
     flags = set(flags)
 
     # 1. own marker
@@ -155,6 +159,8 @@ def _extract_text(
         cut = marker_line
     if cut is not None:
         above = lines[:cut]
+        while above and (not above[-1].strip() or above[-1].lstrip()[:1] == ">"):
+            above.pop()  # the quote's own lines above the marker (Apple Mail quotes its attribution)
         part = text_algo.extract_lines(above, subject=subject)
         if part.text.strip() and ReplyFlag.QUOTE_ONLY not in part.flags and ReplyFlag.FORWARD_ONLY not in part.flags:
             quoted = "\n".join(x for x in (part.quoted, "\n".join(lines[cut:]).strip()) if x)
@@ -198,6 +204,27 @@ def _reply(
         method=chosen,
         flags=frozenset(flags | part.flags),
     )
+
+
+_QP_SOFT_BREAK = re.compile(r"=\n")
+_QP_ESCAPES = re.compile(r"=(?:[0-9A-F]{2})")
+
+
+def _looks_like_quoted_printable(text: str) -> bool:
+    """A body whose quoted-printable encoding was not undone (RFC 2045 §6.7): soft line breaks
+    (``=`` at line end) and ``=XX`` escapes such as ``=3D``, ``=20`` or UTF-8 lead bytes."""
+    if "=\n" not in text:
+        return False
+    soft = len(_QP_SOFT_BREAK.findall(text, 0, 200_000))
+    escapes = len(_QP_ESCAPES.findall(text, 0, 200_000))
+    return soft >= 2 and escapes >= 2 and ("=3D" in text or "=20" in text or "=C3" in text or "=E2" in text)
+
+
+def _decode_quoted_printable(text: str) -> str:
+    import quopri
+
+    raw = text.encode("utf-8", "surrogateescape")
+    return quopri.decodestring(raw).decode("utf-8", "replace")
 
 
 def _words(text: str) -> list[str]:

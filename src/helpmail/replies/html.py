@@ -39,6 +39,7 @@ _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "
 _VOID = frozenset(
     {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source", "embed", "param", "track"}
 )
+_SPACES_NO_NBSP = re.compile(r"[ \t\r\n\f\v\u200b\u200e\u200f\ufeff]+")
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b\u200e\u200f\ufeff]+")
 
 # class names (tokens, compared after an Outlook "x_" prefix is removed) and ids of quote containers
@@ -83,10 +84,13 @@ class _Renderer(HTMLParser):
         return "> " * depth
 
     def _break(self, *, blank: bool = False) -> None:
-        text = "".join(self.current).strip()
+        joined = "".join(self.current)
+        text = joined.replace("\u00a0", " ").strip()
         self.current = []
         if text:
             self.lines.append((self._prefix() + text).rstrip())
+        elif "\u00a0" in joined and self.lines and self.lines[-1].strip("> ") != "":
+            self.lines.append(self._prefix().rstrip())  # a block holding only &nbsp; is a blank line
         if blank and self.lines and self.lines[-1].strip("> ") != "":
             self.lines.append(self._prefix().rstrip())
 
@@ -128,10 +132,15 @@ class _Renderer(HTMLParser):
             or (tag == "blockquote" and (attr.get("type") or "").lower() == "cite")
         )
         if tag == "br":
-            self._break()
+            if "".join(self.current).strip():
+                self._break()
+            else:
+                self.current = []
+                self.lines.append(self._prefix().rstrip())  # <div><br></div>: a blank line
             return
+        paragraph = tag in _PARAGRAPH and "msonormal" not in classes
         if tag in _BLOCK or is_container:
-            self._break(blank=tag in _PARAGRAPH)
+            self._break(blank=paragraph)
         if is_container and not self._inside_container():
             self._sentinel(BOUNDARY)
             self.containers += 1
@@ -154,7 +163,7 @@ class _Renderer(HTMLParser):
             if alt:
                 self.current.append(f"[{alt}]")
         if tag not in _VOID:
-            self.stack.append((tag, added, False))
+            self.stack.append((tag if tag != "p" or paragraph else "p-plain", added, False))
             self.depth += added
 
     def _inside_container(self) -> bool:
@@ -166,13 +175,15 @@ class _Renderer(HTMLParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "p" and any(entry[0] == "p-plain" for entry in self.stack[-64:]):
+            tag = "p-plain"
         if not any(entry[0] == tag for entry in self.stack[-64:]):
             return  # stray end tag: ignore (html.parser keeps going, so do we)
         while self.stack:
             name, added, skip = self.stack.pop()
             if skip:
                 self.skip = max(0, self.skip - 1)
-            if name in _BLOCK or added:
+            if name in _BLOCK or added or name == "p-plain":
                 self._break(blank=name in _PARAGRAPH)
             self.depth -= added
             if name == "pre":
@@ -199,7 +210,7 @@ class _Renderer(HTMLParser):
                     self._break()
                 self.current.append(part)
             return
-        self.current.append(_SPACES.sub(" ", data))
+        self.current.append(_SPACES_NO_NBSP.sub(" ", data))
 
     def text(self) -> str:
         self._break()

@@ -53,6 +53,8 @@ class ReplyFlag(enum.StrEnum):
     """The own marker line was inside a ``>`` quote."""
     MARKER_GARBLED = "marker_garbled"
     """The own marker line carried undecoded quoted-printable (``=3D``, soft breaks)."""
+    UNDECODED_QP = "undecoded_qp"
+    """The text still carried quoted-printable encoding (``=3D``, soft line breaks); it was decoded."""
     TRUNCATED = "truncated"
     """The input was longer than :data:`helpmail.replies.MAX_INPUT_CHARS`; only its start was read."""
     INTERNAL_ERROR = "internal_error"

@@ -364,7 +364,11 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 _quote_rest(labels, i)
                 return labels, cuts
             single = end == i or sum(1 for k in range(i, min(end + 1, i + 3)) if info.kind[k] is Kind.QUOTE) == 1
-            if single and pending_attribution is None:
+            if (
+                single
+                and pending_attribution is None
+                and not _is_attribution(p.WS.sub(" ", info.content[i].strip()), True, multi=False)
+            ):
                 labels[i] = "N"  # one lone ">" line is not a quote (an arrow, a shell prompt)
                 i += 1
                 continue
