@@ -29,7 +29,7 @@ class Method(enum.StrEnum):
     INTERLEAVED = "interleaved"
     """Inline answers between quoted lines: the quoted lines they answer are kept."""
     SIGNATURE = "signature"
-    """No quote; only a signature (after ``-- ``) or a mobile tagline was removed."""
+    """No quote; only a signature (after a ``"-- "`` line) or a mobile tagline was removed."""
     NONE = "none"
     """Nothing was removed: the whole text is the reply."""
 
