@@ -44,7 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args._run(args)
     except HelpmailError as error:
-        print(f"helpmail: error: {error}", file=sys.stderr)
+        # Several configuration problems come as one error: one line each, all of them.
+        for problem in getattr(error, "errors", None) or (error,):
+            print(f"helpmail: error: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("helpmail: interrupted", file=sys.stderr)

@@ -1,0 +1,146 @@
+"""Sphinx configuration: MyST markdown pages, autodoc from docstrings, the furo theme.
+
+``nox -s docs`` builds with ``-W --keep-going`` (warnings are errors). Pages other engineers write
+are listed in the toctree of ``index.md`` only when they exist (see ``_optional_pages``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from helpmail.__about__ import __version__  # noqa: E402
+
+project = "helpmail"
+author = "helpmail maintainers"
+copyright = "helpmail maintainers"  # noqa: A001 - Sphinx's name
+release = __version__
+version = __version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+]
+
+source_suffix = {".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+
+myst_enable_extensions = ["colon_fence", "deflist", "fieldlist"]
+myst_heading_anchors = 3
+
+html_theme = "furo"
+html_title = f"helpmail {__version__}"
+
+# autodoc: attrs classes carry generated __init__ signatures and forward-referenced annotations
+# (``from __future__ import annotations``) that Sphinx cannot always resolve; describe the types in
+# the description instead of the signature and do not demand that every reference resolves.
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+autodoc_member_order = "bysource"
+autodoc_class_signature = "separated"
+autodoc_default_options = {
+    "members": True,
+    "undoc-members": False,
+    "show-inheritance": True,
+    "exclude-members": "__init__, __new__, __attrs_attrs__, __match_args__",
+}
+autodoc_preserve_defaults = True
+nitpicky = False
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+
+
+#: Guide pages written by the engineers of each part, in reading order. index.md lists those that
+#: exist (the line ``%OPTIONAL_PAGES%`` in its toctree is replaced), so the build never refers to a
+#: page that has not been written yet.
+OPTIONAL_PAGES = [
+    "importing",
+    "desk",
+    "mail",
+    "replies",
+    "bounces",
+    "scanner",
+    "notifications",
+    "ports",
+]
+MARKER = "%OPTIONAL_PAGES%"
+
+
+def existing_optional_pages() -> list[str]:
+    """The optional guide pages that exist as ``docs/<name>.md``."""
+    return [name for name in OPTIONAL_PAGES if (HERE / f"{name}.md").is_file()]
+
+
+#: Modules documented in reference.md (line ``%REFERENCE_MODULES%``), as (module, title). A module
+#: whose file does not exist yet is left out; one that exists but fails to import stays in, so the
+#: build reports it.
+REFERENCE_MODULES = [
+    ("helpmail", "helpmail (top level)"),
+    ("helpmail.errors", "Errors"),
+    ("helpmail.mail", "Parsing mail"),
+    ("helpmail.replies", "Reply extraction"),
+    ("helpmail.bounces", "Classification and bounces"),
+    ("helpmail.message_ids", "Signed Message-IDs"),
+    ("helpmail.tickets.refs", "Ticket references"),
+    ("helpmail.tickets.events", "Ticket events"),
+    ("helpmail.tickets.importing", "Import semantics"),
+    ("helpmail.tickets.settings", "Import settings"),
+    ("helpmail.addresses", "Support addresses"),
+    ("helpmail.contacts", "Contacts and organisations"),
+    ("helpmail.pipeline", "The inbound pipeline"),
+    ("helpmail.rules", "Scanner rules"),
+    ("helpmail.guard", "Delivery guard"),
+    ("helpmail.notify", "Notifications"),
+    ("helpmail.ports", "Ports"),
+    ("helpmail.service", "The service layer"),
+    ("helpmail.config", "Configuration"),
+    ("helpmail.adapters.memory", "In-memory store"),
+    ("helpmail.adapters.sqlite", "SQLite store"),
+    ("helpmail.adapters.mailbox", "Maildir and mbox sources"),
+    ("helpmail.adapters.imap", "IMAP source"),
+    ("helpmail.adapters.smtp", "SMTP sender"),
+    ("helpmail.testing", "Test doubles and conformance suites"),
+]
+REFERENCE_MARKER = "%REFERENCE_MODULES%"
+#: Modules whose members are re-exports of names documented elsewhere in the reference.
+REEXPORTING = {"helpmail"}
+
+
+def _module_exists(module: str) -> bool:
+    relative = Path(*module.split("."))
+    src = HERE.parent / "src"
+    return (src / relative / "__init__.py").is_file() or (src / f"{relative}.py").is_file()
+
+
+def reference_sections() -> str:
+    """MyST text with one automodule section per existing module of :data:`REFERENCE_MODULES`."""
+    sections = []
+    for module, title in REFERENCE_MODULES:
+        if _module_exists(module):
+            # The top level re-exports names documented in their own modules: shown, not indexed
+            # (so each name has one target and cross-references stay unambiguous).
+            options = "\n   :no-index:" if module in REEXPORTING else ""
+            # eval-rst: autodoc output and the docstrings are reStructuredText, not MyST.
+            sections.append(
+                f"## {title}\n\n```{{eval-rst}}\n.. automodule:: {module}{options}\n```\n"
+            )
+    return "\n".join(sections)
+
+
+def _fill_toctree(app: object, docname: str, source: list[str]) -> None:
+    if docname == "index" and MARKER in source[0]:
+        source[0] = source[0].replace(MARKER, "\n".join(existing_optional_pages()))
+    if docname == "reference" and REFERENCE_MARKER in source[0]:
+        source[0] = source[0].replace(REFERENCE_MARKER, reference_sections())
+
+
+def setup(app: Any) -> None:
+    """Sphinx hook: fill the optional part of the toctree."""
+    app.connect("source-read", _fill_toctree)
