@@ -242,7 +242,7 @@ _MTA_LOCAL = re.compile(
 )
 _NOREPLY_LOCAL = re.compile(
     r"^(?:no-?reply|do-?not-?reply|donotreply|noreply[-.+\w]*|notifications?|listserv|majordomo|"
-    r"owner-[^@]+|[^@]+-request|[^@]+-bounces?|bounces?|auto-?reply|autoresponder)@",
+    r"owner-[^@]+|[^@]+-request|[^@]+-bounces?|[^@]+-admin|bounces?|auto-?reply|autoresponder)@",
     re.IGNORECASE,
 )
 
@@ -302,6 +302,12 @@ BOUNCE_SUBJECTS = re.compile(
     r"nondeliverable|message not delivered|delivery notification|warning: could not send|"
     r"delayed mail|mail system error|message delivery failure|permanent delivery failure)",
     re.IGNORECASE,
+)
+
+
+#: Complaints sent as plain mail by older feedback loops (weak: words only).
+COMPLAINT_SUBJECTS = re.compile(
+    r"^\s*(?:complaint about message from|abuse report|spam complaint|fbl report)", re.IGNORECASE
 )
 
 
@@ -443,6 +449,13 @@ RULES: tuple[Rule, ...] = (
         strength=Strength.WEAK,
         matcher=_subject(BOUNCE_SUBJECTS),
         doc="a bounce subject alone",
+    ),
+    Rule(
+        name="complaint-subject",
+        kind=MailKind.COMPLAINT,
+        strength=Strength.WEAK,
+        matcher=_subject(COMPLAINT_SUBJECTS),
+        doc="abuse complaints without an ARF part (Hotmail's 'complaint about message from')",
     ),
     Rule(
         name="auto-reply-subject",

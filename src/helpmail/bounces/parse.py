@@ -188,7 +188,7 @@ RECIPIENT_LINES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("phrase", rf"(?:addressed(?:[ \t]+to)?[ \t]*,?|deliver(?:ing|y|ed)?|send(?:ing)?|sent|"
                    rf"relay(?:ing)?)[ \t]+(?:(?:of|your|"
                    rf"the|this|a)[ \t]+)?(?:(?:e-?mail|mail|message)[ \t]+)?(?:to|for)[ \t]+"
-                   rf"(?:the[ \t]+)?(?:(?:following[ \t]+)?(?:recipient|address|user)s?[ \t]*:?[ \t]*)?"
+                   rf"(?:the[ \t]+)?(?:(?:following[ \t]+)?(?:recipient|address|user)s?[ \t]*)?:?[ \t]*"
                    rf"{_OPEN}(?P<addr>{_ADDR}){_CLOSE}(?P<text>.*)$"),
         # "Recipient: user@example.org", "Original-Recipient: rfc822;user@...", "To: <...>" in
         # a report body, "Failed address: ...", "Unknown user: ...".
@@ -652,7 +652,7 @@ def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str
 # --- the reader ------------------------------------------------------------------------------
 
 _BOUNCE_SENDER = re.compile(
-    r"^(?:mailer-daemon|postmaster|mail-daemon|maildaemon|mailerdaemon|mdaemon|"
+    r"(?:^|[\s<\"'])(?:mailer-daemon|post_?master|mail-daemon|maildaemon|mailerdaemon|mdaemon|"
     r"double-bounce|bounce[s]?|returns?|mail-?router|smtp-?gw)\b|"
     r"mail delivery (?:system|subsystem|service)|mail administrator|mailer[- ]daemon|"
     r"postmaster|bounce",
@@ -668,7 +668,8 @@ _BOUNCE_SUBJECT = re.compile(
     r"error sending message|delayed mail|warning: could not send|delivery notification|"
     r"returned to sender|permanent (?:error|failure)|mail failure|failed delivery|"
     r"delivery error|undeliverable mail|unknown user|user unknown|mailbox full|failed mail|"
-    r"sender address rejected|notice of delivery|unable to deliver|mensaje no entregado",
+    r"sender address rejected|notice of delivery|unable to deliver|mensaje no entregado|"
+    r"エラー|不達|届きません|送信できません|返送|退信|未送达|系统退信",
     re.IGNORECASE,
 )
 #: Replies and forwards (a person forwarding a bounce writes human mail).
@@ -682,7 +683,8 @@ def _looks_like_text_bounce(view: _View) -> bool:
     failure or delay wording in its report."""
     mail = view.mail
     subject = mail.subject or ""
-    sender = " ".join(f"{a.name} {a.addr_spec}" for a in mail.from_) or (mail.header("From") or "")
+    sender = " ".join(f"{a.name} {a.addr_spec}".strip() for a in mail.from_)
+    sender = sender or (mail.header("From") or "")
     by_sender = bool(_BOUNCE_SENDER.search(sender))
     by_subject = bool(_BOUNCE_SUBJECT.search(subject)) and not _FORWARDED_SUBJECT.match(subject)
     if not (by_sender or by_subject):
