@@ -28,6 +28,7 @@ allow and a block entry of the same specificity the block wins.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -104,7 +105,7 @@ class BlockEntry:
     strength: Strength = Strength.SUSPEND
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class AdmissionSettings:
     """Configuration section ``admission``.
 
@@ -165,8 +166,7 @@ class Admission:
     @property
     def detail(self) -> str:
         deciding = next((c for c in self.checks if c.check == self.reason), None)
-        why = deciding.detail if deciding is not None else self.reason
-        return why
+        return deciding.detail if deciding is not None else self.reason
 
 
 def _best(
@@ -180,6 +180,7 @@ def _best(
     return best
 
 
+@functools.lru_cache(maxsize=1024)
 def _lists(
     key: str | None, settings: AdmissionSettings
 ) -> tuple[SenderPattern | None, BlockEntry | None]:

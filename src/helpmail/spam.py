@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
@@ -146,6 +146,7 @@ _FROM = re.compile(r"^\s*from\s+(\S+)", re.IGNORECASE)
 _BRACKET_IP = re.compile(r"\[(?:IPv6:)?([0-9A-Fa-f:.]{2,45})\]")
 _BARE_IP = re.compile(r"^(?:IPv6:)?([0-9A-Fa-f:.]{2,45})$")
 _HELO_EQ = re.compile(r"helo=(\S+)", re.IGNORECASE)
+_PARENS = re.compile(r"[()]")
 
 
 def _split_comments(text: str) -> tuple[str, list[tuple[int, str]]]:
@@ -154,23 +155,30 @@ def _split_comments(text: str) -> tuple[str, list[tuple[int, str]]]:
     RFC 5322 §3.2.2 comments nest; blanking keeps positions so the top-level ``from`` and ``by``
     clauses can be told from words inside comments (``(authenticated by ...)``).
     """
+    if "(" not in text:
+        return text, []
     flat: list[str] = []
     comments: list[tuple[int, str]] = []
     depth = 0
     start = 0
-    for position, char in enumerate(text):
-        if char == "(":
+    last = 0
+    for match in _PARENS.finditer(text):
+        position = match.start()
+        if match.group() == "(":
             if depth == 0:
+                flat.append(text[last:position])
                 start = position
             depth += 1
-            flat.append(" ")
-        elif char == ")" and depth > 0:
+        elif depth > 0:
             depth -= 1
-            flat.append(" ")
             if depth == 0:
                 comments.append((start, text[start + 1 : position]))
-        else:
-            flat.append(" " if depth else char)
+                flat.append(" " * (position + 1 - start))
+                last = position + 1
+    if depth:
+        flat.append(" " * (len(text) - start))
+    else:
+        flat.append(text[last:])
     return "".join(flat), comments
 
 
@@ -230,13 +238,12 @@ def parse_received(value: str, index: int = 0) -> Hop:
     )
 
 
-def received_hops(mail: InboundMail) -> tuple[Hop, ...]:
-    """Every ``Received`` header of ``mail``, top (newest) first."""
-    return tuple(
-        parse_received(value, index)
-        for index, (name, value) in enumerate(mail.headers)
-        if name.lower() == "received"
-    )
+def received_hops(mail: InboundMail) -> Iterator[Hop]:
+    """Every ``Received`` header of ``mail``, top (newest) first, read one by one (the trust walk
+    stops early, so a mail with hundreds of forged hops costs only the hops it reads)."""
+    for index, (name, value) in enumerate(mail.headers):
+        if name.lower() == "received":
+            yield parse_received(value, index)
 
 
 @attrs.frozen(kw_only=True)

@@ -13,6 +13,8 @@ itself), so an admin says precisely which of the two is meant.
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from helpmail.mail.model import Address, address_key
@@ -100,6 +102,7 @@ class AddrCheck:
         return self.key is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def check_addr_spec(addr_spec: str, *, globally_deliverable: bool = True) -> AddrCheck:
     """Check an addr-spec's syntax with email-validator (no DNS, ``check_deliverability=False``).
 
