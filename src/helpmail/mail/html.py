@@ -105,7 +105,8 @@ class _Writer:
 
     def flush(self) -> None:
         """End the current line if it holds text."""
-        text = "".join(self.current).strip()
+        text = "".join(self.current)
+        text = text.rstrip() if self.pre and text.strip() else text.strip()
         self.current = []
         if text:
             self.lines.append((self.quote, self.bullet + text))
@@ -116,7 +117,8 @@ class _Writer:
 
     def line_break(self) -> None:
         """``<br>``: end the current line, even an empty one."""
-        text = "".join(self.current).strip()
+        text = "".join(self.current)
+        text = text.rstrip() if self.pre else text.strip()
         self.current = []
         self.lines.append((self.quote, self.bullet + text if text else text))
         if text:
@@ -316,6 +318,7 @@ def _end(out: _Writer, tag: str) -> None:
             if out.cells:
                 out.cells.pop()
         elif tag == "pre":
+            out.flush()
             out.pre = max(0, out.pre - 1)
         out.blank()
     elif tag in _BLOCK:
