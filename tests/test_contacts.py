@@ -221,3 +221,26 @@ def test_store_fact_may_be_a_bare_contact_id() -> None:
     assert result.contact_id == "c-bob"
     parties = TicketParties(reporter_contact="c-bob", reporter_address="bob@customer.example")
     assert follow_up_sender(result, parties).kind is FollowUpSenderKind.REPORTER_OTHER_ADDRESS
+
+
+def test_ticket_parties_of_a_stored_ticket() -> None:
+    import datetime as dt
+
+    from helpmail.ports import TicketRecord
+
+    ticket = TicketRecord(
+        id="t1",
+        number="1",
+        title="Printer",
+        status="open",
+        reported_at=dt.datetime(2026, 11, 23, tzinfo=dt.UTC),
+        reporter="c-bob",
+        reporter_address="bob@customer.example",
+        participants=("bob@customer.example", "alice@partner.example"),
+    )
+    parties = TicketParties.of_ticket(ticket)
+    spec = "bob.private@mail.example"
+    sender = resolve_sender(Address(addr_spec=spec), known=BOOK.find_contact(spec), settings=ORGS)
+    assert follow_up_sender(sender, parties).kind is FollowUpSenderKind.REPORTER_OTHER_ADDRESS
+    alice = resolve_sender(Address(addr_spec="alice@partner.example"), known=None, settings=ORGS)
+    assert follow_up_sender(alice, parties).kind is FollowUpSenderKind.PARTICIPANT
