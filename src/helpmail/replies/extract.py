@@ -166,8 +166,11 @@ def _extract_text(
             quoted = "\n".join(x for x in (part.quoted, "\n".join(lines[cut:]).strip()) if x)
             return _reply(part, method=Method.OWN_MARKER, quoted=quoted, flags=flags)
         # nothing above the marker: the answer is below it (or the mail is only the quote)
-        lines = [*lines[:cut], *(">" + line if not line.startswith(">") else line for line in lines[cut:])]
-        lines[cut] = ">"
+        end = hit.end if hit is not None and hit.start == cut else cut
+        if lines[cut].lstrip()[:1] == ">":
+            lines = [*lines[:cut], *(">" for _ in range(cut, end + 1)), *lines[end + 1 :]]
+        else:  # an unquoted marker: everything below it is helpmail's own mail
+            lines = [*lines[:cut], *("> " + line for line in lines[cut:])]
     else:
         flags.discard(ReplyFlag.MARKER_WRAPPED)
 
@@ -238,9 +241,13 @@ def _mark_parent(lines: list[str], parent: str) -> tuple[list[str], bool]:
         return lines, False
     trigrams = {(words[k], words[k + 1], words[k + 2]) for k in range(len(words) - 2)}
     vocabulary = set(words)
+    parent_lines = {" ".join(_words(line)) for line in parent[:MAX_INPUT_CHARS].splitlines()[:50_000]}
     labels: list[str] = []
     for line in lines:
         line_words = _words(line[:2000].lstrip("> \t"))
+        if line_words and len(line_words) < 3 and " ".join(line_words) in parent_lines:
+            labels.append("M")
+            continue
         if not line_words:
             labels.append("B")
         elif len(line_words) >= 3:

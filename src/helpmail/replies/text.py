@@ -363,9 +363,12 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 cuts.append(_Cut(start=cut_start, method=method, final=True, forward=forward, header_start=i))
                 _quote_rest(labels, i)
                 return labels, cuts
-            single = end == i or sum(1 for k in range(i, min(end + 1, i + 3)) if info.kind[k] is Kind.QUOTE) == 1
+            single = (end == i or sum(1 for k in range(i, min(end + 1, i + 3)) if info.kind[k] is Kind.QUOTE) == 1) and (
+                i == 0 or not info.depth[i - 1]
+            )
             if (
                 single
+                and not cuts
                 and pending_attribution is None
                 and not _is_attribution(p.WS.sub(" ", info.content[i].strip()), True, multi=False)
             ):
@@ -403,7 +406,9 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
             kind is Kind.TEXT and info.content[i][:1] in "-_=" and p.GENERIC_DIVIDER.match(info.content[i].strip())
         ):
             if _generic_header_follows(info, i):
-                cuts.append(_Cut(start=i, method=Method.DIVIDER, final=True, header_start=i))
+                known = any(k in info.header_end for k in range(i + 1, min(len(info.raw), i + 4)))
+                method = Method.HEADER_BLOCK if known else Method.DIVIDER
+                cuts.append(_Cut(start=i, method=method, final=True, header_start=i))
                 _quote_rest(labels, i)
                 return labels, cuts
         labels[i] = "N"
