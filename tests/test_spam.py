@@ -353,3 +353,20 @@ def test_spam_header_readers_never_raise(value: str) -> None:
     )
     verdict = read_spam_verdict(parse_mail((raw + MX + BODY).encode()), SETTINGS)
     assert verdict.action in set(SpamAction)
+
+
+def test_hundreds_of_forged_hops_stay_bounded_in_the_trace() -> None:
+    forged = "".join(
+        f"Received: from mx.desk.example (mx.desk.example [10.1.0.5]) by mx.desk.example; d{i}\r\n"
+        f"X-Spam-Status: No, score=-{i}\r\n"
+        for i in range(300)
+    )
+    verdict = read_spam_verdict(
+        mail(TOP, "X-Spam-Status: Yes, score=8\r\n", MX, forged, BODY), SETTINGS
+    )
+    assert verdict.action is SpamAction.SUSPEND
+    assert verdict.boundary is not None
+    assert len(verdict.boundary.hops) == 2
+    assert len(verdict.ignored) == 300
+    assert "and 297 more" in verdict.detail
+    assert len(verdict.detail) < 400

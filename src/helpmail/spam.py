@@ -549,9 +549,9 @@ class SpamVerdict:
                 parts.append(f"{verdict.filter}: {said} -> {verdict.action}")
             text = "; ".join(parts)
         if self.ignored:
-            text += f"; ignored {len(self.ignored)} untrusted header(s): " + ", ".join(
-                f"{i.header}: {i.value[:40]}" for i in self.ignored
-            )
+            shown = ", ".join(f"{i.header}: {i.value[:40]}" for i in self.ignored[:3])
+            more = f" and {len(self.ignored) - 3} more" if len(self.ignored) > 3 else ""
+            text += f"; ignored {len(self.ignored)} untrusted header(s): {shown}{more}"
         return text
 
 
