@@ -80,7 +80,7 @@ def _extract(
 ) -> Reply:
     flags: set[ReplyFlag] = set()
     marker_texts = tuple(markers) if markers is not None else DEFAULT_MARKERS
-    text = _SENTINELS.sub("", text)
+    text = _SENTINELS.sub(" ", text)  # private-use characters helpmail uses for HTML boundaries
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
         flags.add(ReplyFlag.TRUNCATED)
