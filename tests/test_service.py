@@ -13,11 +13,17 @@ from helpmail.adapters.memory import MemoryStore
 from helpmail.adapters.sqlite import SqliteStore
 from helpmail.errors import StoreError
 from helpmail.message_ids import make_message_id
-from helpmail.ports import MailboxAction, MailboxActionKind, MessageKind, TicketStore
+from helpmail.ports import (
+    MailboxAction,
+    MailboxActionKind,
+    MessageKind,
+    MessageRef,
+    TicketStore,
+)
 from helpmail.service import Desk, ImportReport, explain
 from helpmail.testing import FakeClock, ListSource, make_mail
 from helpmail.tickets.events import FollowUpAdded, TicketCreated, TicketEvent
-from helpmail.tickets.importing import OutcomeKind
+from helpmail.tickets.importing import CommitResult, ImportCommit, OutcomeKind
 from helpmail.tickets.settings import ImportSettings
 
 KEY = b"desk-key"
@@ -270,3 +276,42 @@ def test_import_report_counts_every_kind() -> None:
     report = ImportReport()
     assert set(report.counts) == set(OutcomeKind)
     assert report.summary() == "0 messages: nothing to do"
+
+
+def test_mailbox_actions_follow_a_durability_sync() -> None:
+    log: list[str] = []
+
+    class Recording(MemoryStore):
+        def commit(self, commit: ImportCommit) -> CommitResult:
+            log.append(f"commit {commit.key.ref.uid}")
+            return super().commit(commit)
+
+        def sync(self) -> None:
+            log.append("sync")
+
+    class Source(ListSource):
+        def apply(self, ref: MessageRef, actions: tuple[MailboxAction, ...]) -> None:
+            log.append(f"apply {ref.uid}")
+            super().apply(ref, actions)
+
+    d = desk(Recording())
+    d.action_batch = 2
+    d.import_from(Source([make_mail(message_id=f"{i}@x", subject=f"s{i}") for i in range(3)]))
+    assert log == [
+        "commit 1",
+        "commit 2",
+        "sync",
+        "apply 1",
+        "apply 2",
+        "commit 3",
+        "sync",
+        "apply 3",
+    ]
+
+
+def test_keep_bounds_results_but_counts_all(store: TicketStore) -> None:
+    raws = [make_mail(message_id=f"{i}@x", subject=f"s{i}") for i in range(5)]
+    report = desk(store).import_from(ListSource(raws), keep=2)
+    assert len(report.results) == 2
+    assert report.total == 5
+    assert report.counts[OutcomeKind.CREATED] == 5

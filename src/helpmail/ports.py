@@ -308,6 +308,12 @@ class TicketStore(Protocol):
         """Remember a mail the desk sent, so replies to it thread and de-quote against it."""
         ...
 
+    def sync(self) -> None:
+        """Make every commit so far durable (it survives a power loss), before the service
+        deletes or moves the messages on their server. A store whose commits are durable anyway
+        does nothing."""
+        ...
+
     # -- reading back ----------------------------------------------------------------------
     def tickets(self) -> Sequence[TicketRecord]:
         """All tickets, oldest first."""

@@ -46,6 +46,7 @@ from helpmail.ports import (
     AlreadyImported,
     Clock,
     ImportKey,
+    MailboxAction,
     MailSource,
     MessageRecord,
     MessageRef,
@@ -74,8 +75,9 @@ class MessageResult:
 
     ``ticket_number``/``ticket_id`` name the ticket created or updated (or the duplicate's
     ticket); ``events`` are the ticket events the commit caused; ``error`` the quarantine reason;
-    ``action_error`` a failure applying the mailbox actions (the import itself is committed and the
-    next run redoes them).
+    ``action_error`` a failure applying the mailbox actions (only set by :meth:`Desk.process_one`;
+    :meth:`Desk.import_from` collects them in :attr:`ImportReport.action_errors`; the import
+    itself is committed and the next run redoes them). ``trace`` explains the decision.
     """
 
     ref: MessageRef
@@ -87,7 +89,8 @@ class MessageResult:
     error: str | None = None
     action_error: str | None = None
     events: tuple[TicketEvent, ...] = ()
-    outcome: Outcome | None = attrs.field(default=None, repr=False, eq=False)
+    trace: tuple[TraceStep, ...] = attrs.field(default=(), repr=False, eq=False)
+    mail_kind: str | None = None
 
     def line(self) -> str:
         """One readable line for summaries (``created ticket 12: 'Printer broken'``)."""
@@ -110,19 +113,32 @@ class MessageResult:
 
 @attrs.define
 class ImportReport:
-    """Per-message results of one import run, with counts by outcome."""
+    """Per-message results of one import run, with counts by outcome.
+
+    ``results`` holds the per-message results (all of them unless the import was told to keep
+    fewer); ``counts`` and ``total`` always cover every message. ``action_errors`` lists mailbox
+    actions that failed (the imports are committed; the next run applies the actions again).
+    """
 
     results: list[MessageResult] = attrs.field(factory=list)
+    action_errors: list[tuple[MessageRef, str]] = attrs.field(factory=list)
+    _counts: Counter[OutcomeKind] = attrs.field(factory=Counter, alias="_counts")
+
+    def add(self, result: MessageResult, *, keep: int | None = None) -> None:
+        """Count ``result`` and keep it if fewer than ``keep`` are kept (``None``: no limit)."""
+        self._counts[result.kind] += 1
+        if keep is None or len(self.results) < keep:
+            self.results.append(result)
 
     @property
     def counts(self) -> dict[OutcomeKind, int]:
         """Messages per outcome (every :class:`OutcomeKind`, zero included)."""
-        found = Counter(r.kind for r in self.results)
+        found = self._counts if self._counts else Counter(r.kind for r in self.results)
         return {kind: found.get(kind, 0) for kind in OutcomeKind}
 
     @property
     def total(self) -> int:
-        return len(self.results)
+        return sum(self._counts.values()) if self._counts else len(self.results)
 
     def summary(self) -> str:
         """``60 messages: 40 created, 15 follow-up, ...`` (zero counts left out)."""
@@ -252,22 +268,39 @@ class Desk:
         *,
         progress: Progress | None = None,
         limit: int | None = None,
+        keep: int | None = None,
     ) -> ImportReport:
-        """Import every message of ``source`` (streamed), one commit per message.
+        """Import every message of ``source`` (streamed), one store commit per message.
 
-        Mailbox actions are applied to each message right after its commit. Stops early after
-        ``limit`` messages. Raises :class:`StoreError` when the store fails and
-        :class:`SourceError` when the source does; everything done so far stays committed.
+        Mailbox actions are applied after the commits they follow were made durable
+        (:meth:`TicketStore.sync`), in batches of :attr:`action_batch` messages and at the end;
+        a crash in between leaves them to the next run, which skips the imported messages and
+        applies their actions then. Stops after ``limit`` messages. ``keep`` bounds how many
+        per-message results the report holds (``None``: all; the counts are always complete), so
+        a huge mailbox imports in constant memory. Raises :class:`StoreError` when the store
+        fails and :class:`SourceError` when the source does; everything committed stays.
         """
         report = ImportReport()
-        for message in source.messages():
-            result = self.process_one(message, source=source)
-            report.results.append(result)
-            if progress is not None:
-                progress(len(report.results), result)
-            if limit is not None and len(report.results) >= limit:
-                break
+        pending: list[tuple[MessageRef, tuple[MailboxAction, ...]]] = []
+        try:
+            for message in source.messages():
+                result, actions = self._process(message)
+                report.add(result, keep=keep)
+                if actions:
+                    pending.append((message.ref, actions))
+                    if len(pending) >= self.action_batch:
+                        self._flush(source, pending, report)
+                if progress is not None:
+                    progress(report.total, result)
+                if limit is not None and report.total >= limit:
+                    break
+        finally:
+            if pending:
+                self._flush(source, pending, report)
         return report
+
+    #: Mailbox actions are applied in batches of this many messages (after one durability sync).
+    action_batch = 64
 
     def process_one(
         self,
@@ -276,10 +309,19 @@ class Desk:
         source: MailSource | None = None,
         release_quarantine: str | None = None,
     ) -> MessageResult:
-        """Process one message: skip, quarantine, or commit it; then apply its mailbox actions.
+        """Process one message: skip, quarantine, or commit it; then (after a durability sync)
+        apply its mailbox actions to ``source`` (none are applied without it)."""
+        result, actions = self._process(message, release_quarantine=release_quarantine)
+        if source is not None and actions:
+            report = ImportReport()
+            self._flush(source, [(message.ref, actions)], report)
+            if report.action_errors:
+                result = attrs.evolve(result, action_error=report.action_errors[0][1])
+        return result
 
-        ``source`` receives the mailbox actions (none are applied without it).
-        """
+    def _process(
+        self, message: SourceMessage, *, release_quarantine: str | None = None
+    ) -> tuple[MessageResult, tuple[MailboxAction, ...]]:
         settings = self.settings
         ref = message.ref
         if release_quarantine is None:
@@ -290,8 +332,7 @@ class Desk:
                 settings=settings,
             )
             if early is not None:
-                result = self._result(ref, early, subject="")
-                return self._apply(source, ref, early, result)
+                return self._result(ref, early, subject=""), early.mailbox_actions
         now = self.clock.now()
         outcome, subject = self._decide(message, now, release_quarantine)
         if outcome.kind is OutcomeKind.QUARANTINED:
@@ -299,7 +340,7 @@ class Desk:
                 ref=ref, message_id=None, content_digest=raw_digest(message.raw)
             )
             self.store.quarantine(key, message.raw, outcome.error or "unknown error", now)
-            return self._result(ref, outcome, subject=subject)
+            return self._result(ref, outcome, subject=subject), ()
         assert outcome.commit is not None
         try:
             committed = self.store.commit(outcome.commit)
@@ -314,7 +355,7 @@ class Desk:
                     TraceStep(step="commit", decision="already imported", detail="by another run"),
                 ),
             )
-            return self._apply(source, ref, skipped, self._result(ref, skipped, subject=subject))
+            return self._result(ref, skipped, subject=subject), skipped.mailbox_actions
         events = events_for(outcome.commit, committed)
         ticket = committed.ticket
         result = attrs.evolve(
@@ -325,7 +366,23 @@ class Desk:
         )
         if events and self.on_events is not None:
             self.on_events(events)
-        return self._apply(source, ref, outcome, result)
+        return result, outcome.mailbox_actions
+
+    def _flush(
+        self,
+        source: MailSource,
+        pending: list[tuple[MessageRef, tuple[MailboxAction, ...]]],
+        report: ImportReport,
+    ) -> None:
+        """Make the commits durable, then apply the mailbox actions that follow them."""
+        self.store.sync()
+        batch = list(pending)
+        pending.clear()
+        for ref, actions in batch:
+            try:
+                source.apply(ref, actions)
+            except HelpmailError as error:
+                report.action_errors.append((ref, str(error)))
 
     def process_raw(
         self,
@@ -354,7 +411,7 @@ class Desk:
             if wanted is not None and entry.id not in wanted:
                 continue
             message = SourceMessage(ref=entry.key.ref, raw=entry.raw, size=len(entry.raw))
-            report.results.append(self.process_one(message, release_quarantine=entry.id))
+            report.add(self.process_one(message, release_quarantine=entry.id))
         return report
 
     def explain(self, raw: bytes, *, use_store: bool = True) -> Outcome:
@@ -438,18 +495,6 @@ class Desk:
             ticket_number=number,
             detail=last.detail if last is not None else "",
             error=outcome.error,
-            outcome=outcome,
+            trace=outcome.trace,
+            mail_kind=outcome.mail_kind,
         )
-
-    @staticmethod
-    def _apply(
-        source: MailSource | None, ref: MessageRef, outcome: Outcome, result: MessageResult
-    ) -> MessageResult:
-        actions = outcome.mailbox_actions
-        if source is None or not actions or outcome.kind is OutcomeKind.QUARANTINED:
-            return result
-        try:
-            source.apply(ref, actions)
-        except HelpmailError as error:
-            return attrs.evolve(result, action_error=str(error))
-        return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import attrs
 
@@ -38,6 +39,8 @@ from helpmail.tickets.importing import (
     format_ticket_number,
 )
 
+V = TypeVar("V")
+
 
 def _merge(old: tuple[str, ...], new: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*old, *new)))
@@ -49,6 +52,29 @@ def _merge_fields(
     merged = dict(old)
     merged.update(new)
     return tuple(merged.items())
+
+
+class _Overlay(dict[str, V]):
+    """Reads fall through to ``base``; writes stay in the overlay until applied."""
+
+    def __init__(self, base: dict[str, V]) -> None:
+        super().__init__()
+        self.base = base
+
+    @property
+    def changes(self) -> dict[str, V]:
+        return dict(self.items())
+
+    def __missing__(self, key: str) -> V:
+        return self.base[key]
+
+    def get(self, key: str, default: V | None = None) -> V | None:  # type: ignore[override]
+        if dict.__contains__(self, key):
+            return dict.__getitem__(self, key)
+        return self.base.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or key in self.base
 
 
 class MemoryStore:
@@ -112,10 +138,11 @@ class MemoryStore:
                 commit.release_quarantine not in self._quarantine
             ):
                 raise StoreError(f"no quarantine entry {commit.release_quarantine}")
-            # Compute everything first; apply only when nothing can fail any more.
-            tickets = dict(self._tickets)
-            numbers = dict(self._numbers)
-            contacts = dict(self._contacts)
+            # Compute everything first (changes kept apart from the live tables); apply only
+            # when nothing can fail any more.
+            tickets = _Overlay(self._tickets)
+            numbers = _Overlay(self._numbers)
+            contacts = _Overlay(self._contacts)
             new_messages: list[MessageRecord] = []
             new_history: list[HistoryRecord] = []
             blobs: dict[str, bytes] = {}
@@ -248,9 +275,9 @@ class MemoryStore:
                 key=commit.key, outcome=commit.outcome.value, ticket_id=ticket_id, at=commit.at
             )
             # Apply (nothing below can fail).
-            self._tickets = tickets
-            self._numbers = numbers
-            self._contacts = contacts
+            self._tickets.update(tickets.changes)
+            self._numbers.update(numbers.changes)
+            self._contacts.update(contacts.changes)
             self._sequence = sequence
             self._contact_sequence = contact_sequence
             if message is not None:
@@ -301,6 +328,9 @@ class MemoryStore:
             )
             self._messages.append(record)
             self._by_message_id.setdefault(message_id, record)
+
+    def sync(self) -> None:
+        """Nothing to do (and nothing that would survive a restart)."""
 
     # -- reading back ----------------------------------------------------------------------
     def tickets(self) -> Sequence[TicketRecord]:

@@ -6,10 +6,11 @@ Rules this module keeps:
   ``COMMIT``: the ticket (or follow-up, or bounce), its history, attachments, a new contact and the
   message's import key are written together or not at all. The unique index on the source position
   makes a second import of the same position impossible (:class:`~helpmail.ports.AlreadyImported`).
-* **Durable before the mailbox is touched.** WAL journal with ``synchronous=FULL`` by default: once
-  ``commit`` returns, the import survives a crash *and* a power loss, so deleting or moving the
-  message on its server afterwards cannot lose it. (``synchronous="NORMAL"`` is faster and still
-  safe against a killed process, not against power loss.)
+* **Durable before the mailbox is touched.** WAL journal with ``synchronous=NORMAL``: a commit
+  survives a killed process at once; :meth:`SqliteStore.sync` (an ``fsync`` of the WAL and the
+  database file) makes every commit so far survive a power loss too. The service calls it before
+  it deletes, moves or flags messages on their server, once per batch of messages, so the cost
+  of an ``fsync`` is shared. ``synchronous="FULL"`` syncs every commit instead.
 * **Schema versioned** with ``PRAGMA user_version`` and ordered migrations kept as data
   (:data:`MIGRATIONS`); each migration runs in its own transaction. Foreign keys are on.
 * **Content-addressed attachments**: the ``blobs`` table holds each distinct file once, by SHA-256.
@@ -197,12 +198,13 @@ class SqliteStore:
     """A :class:`~helpmail.ports.TicketStore` in one SQLite file.
 
     ``path`` is the database file (created, and migrated to :data:`SCHEMA_VERSION`, unless
-    ``readonly``). ``synchronous`` is SQLite's durability level (``"FULL"`` by default, see the
-    module docstring). The connection is shared by threads under a lock.
+    ``readonly``). ``synchronous`` is SQLite's durability level per commit (``"NORMAL"`` by
+    default, see the module docstring and :meth:`sync`). The connection is shared by threads
+    under a lock.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, readonly: bool = False, synchronous: str = "FULL"
+        self, path: str | os.PathLike[str], *, readonly: bool = False, synchronous: str = "NORMAL"
     ) -> None:
         self.path = Path(path)
         self.readonly = readonly
@@ -719,6 +721,30 @@ class SqliteStore:
                     Origin.EMPLOYEE.value,
                 ),
             )
+
+    def sync(self) -> None:
+        """``fsync`` the WAL and the database file: every commit so far survives a power loss.
+
+        In WAL mode a commit appends to the ``-wal`` file and a checkpoint (which syncs the WAL
+        first) copies it into the database, so flushing both files covers every committed
+        transaction.
+        """
+        if self.readonly:
+            return
+        with self._lock:
+            for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                except OSError as error:
+                    raise StoreError(f"cannot sync {path}: {error}") from error
+                try:
+                    os.fsync(fd)
+                except OSError as error:
+                    raise StoreError(f"cannot sync {path}: {error}") from error
+                finally:
+                    os.close(fd)
 
     # -- reading back ----------------------------------------------------------------------
     def tickets(self) -> Sequence[TicketRecord]:

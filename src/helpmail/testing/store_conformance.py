@@ -446,6 +446,14 @@ def check_contact_reused(store: TicketStore) -> None:
     assert one.reporter is not None
 
 
+def check_sync(store: TicketStore) -> None:
+    """``sync`` works on an empty store and after commits, and changes nothing visible."""
+    store.sync()
+    commit_create(store)
+    store.sync()
+    assert [t.title for t in store.tickets()] == ["Printer broken"]
+
+
 #: Every check, in order.
 CHECKS: tuple[Callable[[TicketStore], None], ...] = (
     check_empty,
@@ -463,6 +471,7 @@ CHECKS: tuple[Callable[[TicketStore], None], ...] = (
     check_quarantine,
     check_outbound,
     check_contact_reused,
+    check_sync,
 )
 
 
@@ -534,3 +543,6 @@ class TicketStoreConformance:
 
     def test_contact_reused(self) -> None:
         self._run(check_contact_reused)
+
+    def test_sync(self) -> None:
+        self._run(check_sync)
