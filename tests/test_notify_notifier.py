@@ -102,3 +102,60 @@ def test_plan_one_recipients_template_failure_does_not_stop_the_others() -> None
     assert recipient.address == "anna@example.com"
     assert isinstance(error, TemplateRenderError)
     assert (error.template, error.line) == ("de/default.subject", 1)
+
+
+def test_real_delivery_guard_block_and_caps(tmp_path: Path) -> None:
+    """With helpmail.guard: a bounced address is held with the guard's reason; sent mail counts."""
+    from helpmail.bounces.model import BounceReason
+    from helpmail.guard import AddressBlock, Cap, DeliveryGuard, GuardSettings
+    from helpmail.mail.model import address_key
+    from helpmail.notify import SuppressReason, resolve_recipients
+
+    directory = StaticDirectory.of(
+        [
+            Person(id="anna", address="anna@example.com"),
+            Person(id="bob", address="bob@example.com"),
+        ],
+        [Queue(id="q", members=("anna", "bob"))],
+    )
+    guard = DeliveryGuard(
+        settings=GuardSettings(address_caps=(Cap(limit=1, window=dt.timedelta(days=1)),))
+    )
+    guard.state.put_block(
+        AddressBlock(
+            address=address_key("bob@example.com"),
+            reason=BounceReason.USER_UNKNOWN,
+            hard=True,
+            blocked_at=AT,
+            blocked_until=None,
+        )
+    )
+    outbox = MaildirOutbox(tmp_path / "outbox")
+    notifier = Notifier(
+        settings=SETTINGS, directory=directory, renderer=TemplateRenderer(), sender=outbox,
+        guard=guard, now=lambda: AT,
+    )  # fmt: skip
+    first = notifier.notify(ev.Escalated(ticket=TICKET, at=AT))
+    assert first.plan is not None
+    assert [n.recipient.address for n in first.plan.notifications] == ["anna@example.com"]
+    [bob] = first.plan.resolution.suppressed
+    assert (bob.who, bob.reason, bob.guard_reason, bob.until) == (
+        "bob@example.com",
+        SuppressReason.HELD,
+        "address_blocked",
+        None,
+    )
+    assert "user_unknown" in bob.detail
+    # The mail to Anna was recorded: the next event hits her address cap (1 per day).
+    later = resolve_recipients(
+        ev.Escalated(ticket=TICKET, at=AT),
+        SETTINGS,
+        directory,
+        guard,
+        now=AT + dt.timedelta(minutes=1),
+    )
+    assert {s.who: s.guard_reason for s in later.suppressed} == {
+        "anna@example.com": "address_cap",
+        "bob@example.com": "address_blocked",
+    }
+    assert len(list(outbox.messages())) == 1

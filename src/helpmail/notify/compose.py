@@ -36,7 +36,6 @@ from helpmail.notify.ports import OutgoingMail
 from helpmail.notify.settings import NotifySettings, ReturnPathMode
 
 if TYPE_CHECKING:
-
     from helpmail.notify.policy import Recipient
     from helpmail.templates import RenderedTemplates
     from helpmail.tickets.events import TicketEvent

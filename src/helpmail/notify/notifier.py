@@ -17,7 +17,13 @@ import attrs
 
 from helpmail.errors import HelpmailError
 from helpmail.notify.plan import Notification, NotificationPlan, plan_notifications
-from helpmail.notify.ports import DeliveryGuardLike, Directory, MailSender, SendReceipt
+from helpmail.notify.ports import (
+    DeliveryGuardLike,
+    Directory,
+    MailSender,
+    SendReceipt,
+    SentRecorder,
+)
 from helpmail.notify.settings import NotifySettings
 from helpmail.templates import TemplateRenderer
 from helpmail.tickets.events import TicketEvent
@@ -37,8 +43,10 @@ class Delivery:
 class Notifier:
     """Plans and sends the notifications of ticket events (usable as ``Desk(on_events=...)``).
 
-    ``on_sent`` is called after each accepted mail (e.g. to let the delivery guard count it for
-    its caps); ``log`` keeps the last ``keep`` deliveries for inspection (the demo prints it).
+    When ``guard`` can record sent mail (:class:`~helpmail.notify.ports.SentRecorder`, as
+    ``helpmail.guard.DeliveryGuard`` can), every accepted mail is recorded there, so the per-address
+    and per-ticket caps count it. ``on_sent`` is called after each accepted mail; ``log`` keeps the
+    last ``keep`` deliveries for inspection (the demo prints it).
     """
 
     settings: NotifySettings
@@ -77,6 +85,10 @@ class Notifier:
                 failures.append((notification, str(error)))
                 continue
             receipts.append((notification, receipt))
+            recorder: object = self.guard
+            if isinstance(recorder, SentRecorder):
+                for address in receipt.accepted:
+                    recorder.record_sent(address, event.ticket.id, now or event.at)
             if self.on_sent is not None:
                 self.on_sent(notification, receipt)
         return self._keep(

@@ -515,13 +515,15 @@ def resolve_recipients(
             if guard is not None:
                 decision = guard.check(normalised, event.ticket.id, now)
                 if isinstance(decision, HeldLike) and decision.reason is not None:
+                    extra = getattr(decision, "detail", "")
                     suppressed.append(
                         Suppressed(
                             who=normalised,
                             role=role,
                             person=c.person,
                             reason=SuppressReason.HELD,
-                            detail=f"held by the delivery guard: {decision.reason}",
+                            detail=f"held by the delivery guard: {decision.reason}"
+                            + (f" ({extra})" if extra else ""),
                             until=decision.until,
                             guard_reason=str(decision.reason),
                         )

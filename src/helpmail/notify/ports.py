@@ -107,6 +107,15 @@ class DeliveryGuardLike(Protocol):
         ...
 
 
+@runtime_checkable
+class SentRecorder(Protocol):
+    """A guard that counts sent mails for its caps (``helpmail.guard.DeliveryGuard`` is one)."""
+
+    def record_sent(self, recipient: str, ticket: str, now: dt.datetime) -> object:
+        """Log one automatic mail to ``recipient`` about ``ticket``."""
+        ...
+
+
 @attrs.frozen(kw_only=True)
 class OutgoingMail:
     """A composed mail and its SMTP envelope (RFC 5321 §3.3: MAIL FROM and RCPT TO).
