@@ -168,10 +168,17 @@ def test_allowlist_lets_a_stranger_open_tickets_under_a_strict_policy() -> None:
     assert decide("x@eu.partner.example", settings).action is AdmissionAction.ADMIT
 
 
-def test_invalid_sender_is_suspended() -> None:
-    result = decide("not an address", AdmissionSettings())
+def test_invalid_sender_is_filed_under_the_default_contact_or_suspended() -> None:
+    admitted = decide("not an address", AdmissionSettings())
+    assert admitted.action is AdmissionAction.ADMIT
+    assert "filed under default contact unknown-contact" in admitted.checks[0].detail
+    strict = AdmissionSettings(invalid_sender=AdmissionAction.SUSPEND)
+    result = decide("not an address", strict)
     assert result.action is AdmissionAction.SUSPEND
     assert result.reason == "sender"
+    refused = decide("bob@", AdmissionSettings(policy=DeskPolicy.KNOWN_CONTACTS))
+    assert refused.action is AdmissionAction.SUSPEND
+    assert refused.reason == "policy"
 
 
 def test_most_severe_check_wins_and_all_are_kept() -> None:

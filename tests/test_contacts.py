@@ -99,7 +99,10 @@ def test_invalid_sender_never_becomes_a_contact() -> None:
         assert result.kind is SenderKind.INVALID, spec
         assert result.new_contact is None
         assert result.problem
-    assert resolve_sender(None, known=None, settings=ContactSettings()).kind is SenderKind.MISSING
+        assert result.contact_id == "unknown-contact"
+    missing = resolve_sender(None, known=None, settings=ContactSettings())
+    assert missing.kind is SenderKind.MISSING
+    assert missing.contact_id == "unknown-contact"
 
 
 def test_sender_is_from_then_sender_never_reply_to() -> None:

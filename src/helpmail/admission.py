@@ -18,8 +18,9 @@ trace. The checks are a table (:data:`CHECKS`), not a chain of ifs.
   is a contact), ``known_contacts_and_org_domains`` (or its domain maps to an organisation). A
   refused mail is suspended by default (``refused``), so a new customer is never lost; follow-ups on
   existing tickets are not subject to the policy.
-* **Invalid sender**: a mail without a usable ``From`` address is suspended by default: there is
-  nobody to file it under or to answer.
+* **Invalid sender**: a mail without a usable ``From`` address never makes a contact; by default it
+  is admitted and filed under the default contact (the desk may suspend or reject it instead).
+  Under a ``known_contacts`` policy it cannot open a ticket anyway.
 
 Matching is by normalised addr-spec and ASCII domain (see :mod:`helpmail.desk.matching`); the most
 specific entry wins (address, then exact domain, then the longest subdomain rule), and between an
@@ -110,12 +111,13 @@ class AdmissionSettings:
     """Configuration section ``admission``.
 
     ``refused`` is what happens to a new ticket the policy refuses; ``invalid_sender`` to a mail
-    without a usable sender address.
+    without a usable sender address (``admit``: filed under the default contact, as an unknown
+    sender would be; ``suspend``; ``reject``).
     """
 
     policy: DeskPolicy = DeskPolicy.ANYONE
     refused: Strength = Strength.SUSPEND
-    invalid_sender: Strength = Strength.SUSPEND
+    invalid_sender: AdmissionAction = AdmissionAction.ADMIT
     blocklist: tuple[BlockEntry, ...] = ()
     allowlist: tuple[SenderPattern, ...] = ()
 
@@ -270,9 +272,7 @@ def _check_policy(facts: AdmissionFacts, settings: AdmissionSettings) -> Admissi
 def _check_sender(facts: AdmissionFacts, settings: AdmissionSettings) -> AdmissionCheck:
     sender = facts.sender
     if sender.kind in (SenderKind.INVALID, SenderKind.MISSING):
-        return AdmissionCheck(
-            check="sender", action=settings.invalid_sender.action, detail=sender.detail
-        )
+        return AdmissionCheck(check="sender", action=settings.invalid_sender, detail=sender.detail)
     return AdmissionCheck(check="sender", action=AdmissionAction.ADMIT, detail=sender.detail)
 
 

@@ -185,7 +185,7 @@ class ContactSettings:
     """
 
     unknown_sender: UnknownSenderPolicy = UnknownSenderPolicy.CREATE_CONTACT
-    default_contact: str | None = None
+    default_contact: str = "unknown-contact"
     organisations_by_domain: bool = False
     organisations: tuple[Organisation, ...] = ()
     free_mail_domains: frozenset[str] = FREE_MAIL_DOMAINS
@@ -254,9 +254,9 @@ class SenderResolution:
     """Who wrote the mail (pipeline step ``sender``).
 
     ``contact`` is the known contact; ``new_contact`` the one to create; ``contact_id`` the id the
-    ticket is filed under (known contact, or the default contact; ``None`` for a new contact until
-    the store creates it). ``organisation`` comes from the known contact, else from the domain
-    rules. ``problem`` says why an address is ``invalid``.
+    ticket is filed under (the known contact; the default contact, also for an invalid or missing
+    address; ``None`` for a new contact until the store creates it). ``organisation`` comes from the
+    known contact, else from the domain rules. ``problem`` says why an address is ``invalid``.
     """
 
     kind: SenderKind
@@ -290,9 +290,15 @@ class SenderResolution:
     def detail(self) -> str:
         """One readable line for the trace."""
         if self.kind is SenderKind.MISSING:
-            return "no sender address (From and Sender empty)"
+            return (
+                "no sender address (From and Sender empty); "
+                f"filed under default contact {self.default_contact}"
+            )
         if self.kind is SenderKind.INVALID:
-            return f"sender {self.address!r} is not a valid address: {self.problem}"
+            return (
+                f"sender {self.address!r} is not a valid address: {self.problem}; "
+                f"filed under default contact {self.default_contact}, never made a contact"
+            )
         if self.kind is SenderKind.KNOWN:
             assert self.contact is not None
             primary = self.contact.addresses[0] if self.contact.addresses else ""
@@ -325,7 +331,7 @@ def resolve_sender(
     (:meth:`helpmail.ports.TicketStore.find_contact`), or ``None``.
     """
     if address is None or not address.addr_spec:
-        return SenderResolution(kind=SenderKind.MISSING)
+        return SenderResolution(kind=SenderKind.MISSING, default_contact=settings.default_contact)
     spec = address.addr_spec
     if isinstance(known, str):
         known = Contact(id=known, addresses=(spec,))
@@ -348,14 +354,15 @@ def resolve_sender(
     check = check_addr_spec(spec)
     if not check.valid:
         return SenderResolution(
-            kind=SenderKind.INVALID, address=spec, key=address.key, problem=check.problem
+            kind=SenderKind.INVALID,
+            address=spec,
+            key=address.key,
+            problem=check.problem,
+            default_contact=settings.default_contact,
         )
     key = check.key
     match = organisation_for_domain(domain_of_key(key or ""), settings)
-    if (
-        settings.unknown_sender is UnknownSenderPolicy.DEFAULT_CONTACT
-        and settings.default_contact is not None
-    ):
+    if settings.unknown_sender is UnknownSenderPolicy.DEFAULT_CONTACT:
         return SenderResolution(
             kind=SenderKind.DEFAULT_CONTACT,
             address=spec,

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 import attrs
 
 from helpmail.addresses import SupportAddress, SupportAddresses
-from helpmail.admission import AdmissionSettings, BlockEntry, DeskPolicy, SenderPattern, Strength
+from helpmail.admission import (
+    AdmissionAction,
+    AdmissionSettings,
+    BlockEntry,
+    DeskPolicy,
+    SenderPattern,
+    Strength,
+)
 from helpmail.config import (
     ConfigErrors,
     Table,
@@ -320,7 +327,7 @@ def parse_admission(value: object, key: str) -> AdmissionSettings:
     table = Table(value, key, errors)
     policy = table.get("policy", choice(DeskPolicy), DeskPolicy.ANYONE)
     refused = table.get("refused", choice(Strength), Strength.SUSPEND)
-    invalid = table.get("invalid_sender", choice(Strength), Strength.SUSPEND)
+    invalid = table.get("invalid_sender", choice(AdmissionAction), AdmissionAction.ADMIT)
     blocks: list[BlockEntry] = []
     blocked: dict[str, str] = {}
     raw_blocks = table.raw("blocklist")

@@ -104,10 +104,10 @@ class DeskDecision:
         from helpmail.tickets.importing import Party
 
         sender = self.sender
-        if sender is None or sender.kind in (SenderKind.MISSING, SenderKind.INVALID):
-            default = self.sender.default_contact if self.sender is not None else None
-            address = sender.address if sender is not None else None
-            return Party(contact=default, address=address)
+        if sender is None:
+            return Party(contact=None, address=None)
+        if sender.kind in (SenderKind.MISSING, SenderKind.INVALID):
+            return Party(contact=sender.default_contact, address=sender.address)
         name = sender.new_contact.name if sender.new_contact is not None else ""
         return Party(
             contact=sender.contact_id,
