@@ -143,3 +143,33 @@ def test_notify_cli_without_signing_key_uses_a_throwaway_key(
     out = json.loads(capsys.readouterr().out)
     assert out["notes"] == ["no [desk] signing_key: Message-IDs signed with a throwaway key"]
     assert len(out["recipients"]) == 3
+
+
+def test_notify_cli_with_notify_registered_as_a_config_section(
+    desk: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpmail import config
+
+    monkeypatch.setitem(config.SECTIONS, "notify", "helpmail.notify.settings:parse_notify_config")
+    assert run(desk, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["address"] for r in out["recipients"]] == [
+        "carla@example.org",
+        "mia@example.com",
+        "anna@example.com",
+    ]
+    assert out["recipients"][0]["subject"] == "[Ticket#1017] We got it: Printer on fire"
+
+
+def test_check_config_on_a_parsed_configuration(
+    desk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from helpmail import config
+    from helpmail.notify.check import check_config
+
+    monkeypatch.setitem(config.SECTIONS, "notify", "helpmail.notify.settings:parse_notify_config")
+    parsed = config.load_config(desk / "desk.toml", env={"HELPMAIL_TEST_KEY": "k"})
+    findings = check_config(parsed)
+    assert [(f.rule, f.key) for f in findings] == [
+        ("notify.recipient-without-address", "notify.queues.support.members")
+    ]
