@@ -36,14 +36,13 @@ class TestMemoryGuardState(GuardStateConformance):
 
 
 class TestSqliteGuardState(GuardStateConformance):
-    @pytest.fixture(autouse=True)
-    def _dir(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.count = 0
-
     def make_state(self) -> GuardState:
-        self.count += 1
-        return SqliteGuardState(self.tmp / f"guard{self.count}.db")
+        return SqliteGuardState(":memory:")
+
+
+def test_sqlite_file_state_conformance(tmp_path: Path) -> None:
+    paths = iter(range(100))
+    run_conformance(lambda: SqliteGuardState(tmp_path / f"guard{next(paths)}.db"))
 
 
 def test_run_conformance_helper() -> None:

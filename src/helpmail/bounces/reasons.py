@@ -611,6 +611,9 @@ STATUS_REASONS: Mapping[str, BounceReason] = MappingProxyType(
         "1.7": R.REJECTED_POLICY,  # bad sender's mailbox address syntax
         "1.8": R.REJECTED_POLICY,  # bad sender's system address
         "1.10": R.DOMAIN_UNKNOWN,  # recipient address has null MX (RFC 7505 §3)
+        # X.2.0 "other mailbox status": the mailbox exists; in practice carriers' domain filters
+        # (Sisimai's "filtered"), so a refusal, not a dead address.
+        "2.0": R.REJECTED_POLICY,
         "2.1": R.ACCOUNT_DISABLED,  # mailbox disabled, not accepting messages
         "2.2": R.MAILBOX_FULL,  # mailbox full
         "2.3": R.TOO_BIG,  # message length exceeds administrative limit
