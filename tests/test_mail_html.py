@@ -82,6 +82,19 @@ def test_apple_mail_and_thunderbird_quotes() -> None:
     )
 
 
+def test_thunderbird_forward_header_table() -> None:
+    html = (
+        '<div class="moz-forward-container">-------- Forwarded Message --------'
+        '<table class="moz-email-headers-table"><tbody>'
+        '<tr><th align="RIGHT" nowrap="nowrap">Subject: </th><td>Re: Example</td></tr>'
+        '<tr><th align="RIGHT" nowrap="nowrap">From: </th><td>John &lt;j@x.org&gt;</td></tr>'
+        "</tbody></table><br><p>Dear John,</p></div>"
+    )
+    assert html_to_text(html) == (
+        "-------- Forwarded Message --------\n\nSubject: Re: Example\nFrom: John <j@x.org>\n\nDear John,"
+    )
+
+
 def test_unterminated_comment_and_many_open_brackets_stay_linear() -> None:
     # these must not take quadratic time (no timing assertion: a quadratic version would hang)
     assert html_to_text("<!--" * 50_000) == ""

@@ -410,6 +410,22 @@ def test_text_attachments_are_files_not_body() -> None:
     ]
 
 
+def test_named_text_part_is_the_body_when_there_is_no_other_text() -> None:
+    named = (
+        'Content-Type: text/plain; name="deliveryproblems.txt"\n\nThe following addresses failed'
+    )
+    status = "Content-Type: message/delivery-status\n\nReporting-MTA: dns; x"
+    pdf = "Content-Type: application/pdf; name=a.pdf\n\n%PDF-1.4"
+    m = parse_mail(raw_of(multipart("mixed", named, status, pdf)))
+    assert m.text == "The following addresses failed"
+    assert [a.filename for a in m.attachments] == ["a.pdf"]
+
+
+def test_alternative_with_two_plain_parts_takes_the_first() -> None:
+    m = parse_mail(raw_of(multipart("alternative", PLAIN, "Content-Type: text/plain\n\nstub")))
+    assert m.text == "plain body"
+
+
 def test_single_part_text_with_a_name_is_still_the_body() -> None:
     m = parse_mail(raw_of("Content-Type: text/plain; name=message.txt\n\nthe body"))
     assert (m.text, m.attachments) == ("the body", ())

@@ -157,7 +157,11 @@ def _comment_name(tokens: list[_Token], where: str, defects: list[MailDefect]) -
 
 
 def _clean_angle(text: str) -> str:
-    text = "".join(text.split())
+    if '"' in text:  # keep the white space of a quoted local part: <"John Doe"@x>
+        pieces = text.split('"')
+        text = '"'.join(p if i % 2 else "".join(p.split()) for i, p in enumerate(pieces))
+    else:
+        text = "".join(text.split())
     if text.startswith("@") and ":" in text:  # RFC 5322 §4.4 obs-route
         text = text[text.rfind(":") + 1 :]
     if "(" in text:

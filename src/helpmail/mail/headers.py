@@ -27,8 +27,14 @@ _WSP = re.compile(r"[ \t]+")
 # -- header block -------------------------------------------------------------------------------
 
 
-def header_text(value: bytes, where: str, defects: list[MailDefect]) -> str:
-    """Header bytes to text: ASCII, else UTF-8 (RFC 6532), else cp1252 with a defect."""
+def header_text(
+    value: bytes, where: str, defects: list[MailDefect], fallback: str = "cp1252"
+) -> str:
+    """Header bytes to text: ASCII, else UTF-8 (RFC 6532), else ``fallback`` with a defect.
+
+    The fallback is cp1252 unless the caller knows better (the charset the mail declares for its
+    body is the best guess for raw 8-bit headers written by the same mailer).
+    """
     if value.isascii():
         return value.decode("ascii")
     try:
@@ -37,15 +43,20 @@ def header_text(value: bytes, where: str, defects: list[MailDefect]) -> str:
         defects.append(
             MailDefect(
                 where=where,
-                what="8-bit header is not UTF-8; read as cp1252",
+                what=f"8-bit header is not UTF-8; read as {fallback}",
                 kind=DefectKind.HEADER_ENCODING,
             )
         )
-        return decode_bytes(value, "cp1252", where, [])
+        return decode_bytes(value, fallback, where, [])
 
 
 def parse_header_block(
-    buf: bytes, start: int, end: int, where: str, defects: list[MailDefect]
+    buf: bytes,
+    start: int,
+    end: int,
+    where: str,
+    defects: list[MailDefect],
+    fallback: str = "cp1252",
 ) -> tuple[list[tuple[str, str]], int]:
     """Read the header block of the entity at ``buf[start:end]`` (line ends already ``\\n``).
 
@@ -96,13 +107,13 @@ def parse_header_block(
             )
             break  # the body starts at this line
         if name is not None:
-            fields.append((name, _join(chunks, _field_where(where, name), defects)))
+            fields.append((name, _join(chunks, _field_where(where, name), defects, fallback)))
         name = match.group(1).decode("ascii")
         chunks = [buf[match.end() : line_end]]
         pos = next_pos
         first = False
     if name is not None:
-        fields.append((name, _join(chunks, _field_where(where, name), defects)))
+        fields.append((name, _join(chunks, _field_where(where, name), defects, fallback)))
     return fields, pos
 
 
@@ -110,9 +121,9 @@ def _field_where(where: str, name: str) -> str:
     return f"header:{name}" if where == "header" else f"{where} header:{name}"
 
 
-def _join(chunks: list[bytes], where: str, defects: list[MailDefect]) -> str:
+def _join(chunks: list[bytes], where: str, defects: list[MailDefect], fallback: str) -> str:
     value = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    text = header_text(value, where, defects)
+    text = header_text(value, where, defects, fallback)
     if "\x00" in text:
         text = text.replace("\x00", "")
     return text.strip(" \t")

@@ -282,7 +282,9 @@ def _start(out: _Writer, tag: str, attrs: dict[str, str]) -> None:
     elif tag in ("td", "th"):
         if out.cells:
             if out.cells[-1] > 0 and out._has_text():
-                out.current.append(" | ")
+                so_far = "".join(out.current).rstrip()
+                # "Subject: | Re: ..." reads better as "Subject: Re: ..." (header tables)
+                out.current = [so_far, " " if so_far.endswith(":") else " | "]
             out.cells[-1] += 1
         else:
             out.current.append(" ")

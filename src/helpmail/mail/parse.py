@@ -13,8 +13,9 @@ no ``email.*`` module (which would import ``socket``).
 
 Which parts make the body (RFC 2046 §5.1, RFC 2387, RFC 3462, RFC 1847):
 
-- ``multipart/alternative``: the text comes from the last alternative that has ``text/plain``,
-  the HTML from the last one that has ``text/html``; other alternatives (calendars) are attachments;
+- ``multipart/alternative``: the text comes from the first alternative that has ``text/plain``
+  (as the stdlib's ``get_body``), the HTML from the last one that has ``text/html`` (RFC 2046
+  §5.1.4: the last is the richest); other alternatives (calendars) are attachments;
 - ``multipart/related``: the root part (``start`` parameter, else the first) is the body, the rest
   are inline resources (attachments with ``inline=True``);
 - ``multipart/report``: the first part is the body; delivery-status and friends are listed in
@@ -24,7 +25,10 @@ Which parts make the body (RFC 2046 §5.1, RFC 2387, RFC 3462, RFC 1847):
 - ``multipart/mixed`` and any other multipart: the inline text parts in order, joined.
 
 A ``text/plain`` or ``text/html`` leaf is body unless it is ``Content-Disposition: attachment``
-or carries a file name (then it is a file), except when it is the whole mail.
+(except when it is the whole mail). A text leaf with a file name is a file when the mail has other
+body text, else it is the body (a bounce's ``deliveryproblems.txt``). When no ``text/plain``
+body has any text, the HTML body converted by :func:`~helpmail.mail.html.html_to_text` is the
+text (``text_from_html``).
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ _QP_BAD = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\n|\Z))")
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I
 )
+_CHARSET_HINT = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I)
 _PATH_SEP = re.compile(r"[\\/]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -403,13 +408,13 @@ class _Parser:
                 return [], []
             if subtype == "alternative":
                 results = [self.select(child) for child in children]
-                texts: list[tuple[bool, _Node]] = []
-                for texts_here, _ in reversed(results):
-                    if any(not is_html for is_html, _ in texts_here):
-                        texts = texts_here
-                        break
-                else:
-                    texts = next((t for t, _ in reversed(results) if t), [])
+                # text: the first alternative with text/plain (as the stdlib's get_body; broken
+                # mailers send several plain alternatives, the first is the real one); HTML: the
+                # last one with HTML (RFC 2046 §5.1.4: the last is the richest).
+                texts = next(
+                    (t for t, _ in results if any(not is_html for is_html, _ in t)),
+                    next((t for t, _ in reversed(results) if t), []),
+                )
                 htmls = next((h for _, h in reversed(results) if h), [])
                 return texts, htmls
             if subtype == "related":
@@ -447,9 +452,8 @@ class _Parser:
                 all_texts.extend(texts_here)
                 all_htmls.extend(htmls_here)
             return all_texts, all_htmls
-        if kind in ("text/plain", "text/html") and (
-            node.root or (node.disposition != "attachment" and node.filename is None)
-        ):
+        if kind in ("text/plain", "text/html") and (node.root or node.disposition != "attachment"):
+            # a named text part is a file unless the mail has no other text (see _parse)
             if kind == "text/plain":
                 return [(False, node)], []
             return [(True, node)], [node]
@@ -570,6 +574,17 @@ def _unflow(text: str, delsp: bool) -> str:
     return "\n".join(out)
 
 
+def _document_order(root: _Node) -> list[str]:
+    out: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        out.append(node.path)
+        if node.children is not None:
+            stack.extend(reversed(node.children))
+    return out
+
+
 def _first(headers: list[tuple[str, str]], name: str) -> str | None:
     for key, value in headers:
         if key.lower() == name:
@@ -623,7 +638,16 @@ def _parse(raw: bytes) -> InboundMail:
             MailDefect(where="mail", what="NUL bytes (removed from text)", kind=DefectKind.NUL)
         )
     parser = _Parser(buf, defects)
+    before_headers = len(defects)
     headers, body_start = parse_header_block(buf, 0, len(buf), "header", defects)
+    if any(d.kind is DefectKind.HEADER_ENCODING for d in defects):
+        # Raw 8-bit headers that are not UTF-8: the charset the mail declares for its text is the
+        # best guess for the same mailer's headers (GB2312 subjects from Chinese webmail, ...).
+        hint = _CHARSET_HINT.search(buf, 0, 65536)
+        codec = codec_for(hint.group(1).decode("ascii")) if hint is not None else None
+        if codec is not None and codec not in ("utf-8", "ascii"):
+            del defects[before_headers:]
+            headers, body_start = parse_header_block(buf, 0, len(buf), "header", defects, codec)
     root = parser.entity(
         start=0,
         end=len(buf),
@@ -684,6 +708,18 @@ def _parse(raw: bytes) -> InboundMail:
 
     # -- body --------------------------------------------------------------------------------
     pieces, html_nodes = parser.select(root)
+    if any(node.filename is None or node.root for _, node in pieces):
+        # Text parts with a file name are files when the mail has other text, else the body
+        # (a bounce's "deliveryproblems.txt", a one-part mail sent as "message.txt").
+        named = {id(node) for _, node in pieces if node.filename is not None and not node.root}
+        if named:
+            for _, node in pieces:
+                if id(node) in named:
+                    parser.attach_all(node)
+            pieces = [(is_html, node) for is_html, node in pieces if id(node) not in named]
+            html_nodes = [node for node in html_nodes if id(node) not in named]
+            order = {node_path: index for index, node_path in enumerate(_document_order(root))}
+            parser.attachments.sort(key=lambda a: order.get(a.part_path, 0))
     decoded_headers = tuple(decoded)
     parts = parser.flatten(root, decoded_headers)
     texts: list[str] = []
