@@ -23,6 +23,7 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 from email_validator import EmailNotValidError, validate_email
@@ -380,6 +381,9 @@ def choose_sender(
     return settings.default_sender
 
 
+DUPLICATE = SuppressReason.DUPLICATE
+
+
 def _origin(event: ev.TicketEvent) -> ev.Origin | None:
     origin = getattr(event, "origin", None)
     return origin if isinstance(origin, ev.Origin) else event.ticket.origin
@@ -411,10 +415,16 @@ def resolve_recipients(
             actor_keys.add(address_key(actor_person.address))
 
     chosen: dict[str, _Chosen] = {}  # address key -> recipient being built
-    by_person: dict[str, str] = {}  # person id -> address key
-    considered: dict[str, Role] = {}  # address key or person id -> first role
+    by_person: dict[str, str] = {}  # person id -> address key of their recipient
+    seen_addresses: dict[str, Role] = {}  # address key -> the role that first reached it
+    seen_people: dict[str, Role] = {}  # person id -> the role that first reached them
     suppressed: list[Suppressed] = []
     senders: dict[Role, Sender | None] = {}
+
+    def skip(c: _Candidate, who: str, reason: SuppressReason, detail: str, **more: Any) -> None:
+        suppressed.append(
+            Suppressed(who=who, role=c.role, person=c.person, reason=reason, detail=detail, **more)
+        )
 
     for role in roles:
         if automated and (role in CUSTOMER_ROLES or not settings.notify_agents_on_automated):
@@ -427,113 +437,58 @@ def resolve_recipients(
                 )
             )
             continue
-        for found in ROLE_RULES[role](ctx, role):
-            if isinstance(found, Suppressed):
-                suppressed.append(found)
+        for c in ROLE_RULES[role](ctx, role):
+            if isinstance(c, Suppressed):
+                suppressed.append(c)
                 continue
-            c = found
-            who = c.address or c.person or "(unknown)"
-            if c.person is not None and c.person in considered:
-                first = considered[c.person]
-                suppressed.append(
-                    Suppressed(
-                        who=who,
-                        role=role,
-                        person=c.person,
-                        reason=SuppressReason.DUPLICATE,
-                        detail=f"already considered as {first}",
-                    )
-                )
+            # One mail per person: the same person id again ...
+            if c.person is not None and c.person in seen_people:
+                first = seen_people[c.person]
+                skip(c, c.address or c.person, DUPLICATE, f"already considered as {first}")
                 _merge(chosen, by_person.get(c.person), role)
                 continue
             if not c.address:
-                suppressed.append(
-                    Suppressed(
-                        who=who,
-                        role=role,
-                        person=c.person,
-                        reason=SuppressReason.NO_ADDRESS,
-                        detail="no mail address",
-                    )
-                )
+                skip(c, c.person or "(unknown)", SuppressReason.NO_ADDRESS, "no mail address")
                 continue
             normalised, problem = check_address(c.address)
             if normalised is None:
-                suppressed.append(
-                    Suppressed(
-                        who=c.address,
-                        role=role,
-                        person=c.person,
-                        reason=SuppressReason.INVALID_ADDRESS,
-                        detail=problem,
-                    )
-                )
+                skip(c, c.address, SuppressReason.INVALID_ADDRESS, problem)
                 continue
+            # ... or the same address (case-folded local part, IDNA domain) under another name.
             key = address_key(normalised)
-            if key in considered:
-                suppressed.append(
-                    Suppressed(
-                        who=normalised,
-                        role=role,
-                        person=c.person,
-                        reason=SuppressReason.DUPLICATE,
-                        detail=f"already considered as {considered[key]}",
-                    )
-                )
+            if key in seen_addresses:
+                skip(c, normalised, DUPLICATE, f"already considered as {seen_addresses[key]}")
                 _merge(chosen, key, role)
                 continue
-            considered[key] = role
+            seen_addresses[key] = role
             if c.person is not None:
-                considered[c.person] = role
-            if (c.person is not None and c.person == event.actor and not settings.notify_actor) or (
-                key in actor_keys
-            ):
-                suppressed.append(
-                    Suppressed(
-                        who=normalised,
-                        role=role,
-                        person=c.person,
-                        reason=SuppressReason.ACTOR,
-                        detail="caused the event",
-                    )
-                )
+                seen_people[c.person] = role
+            is_actor = c.person is not None and c.person == event.actor
+            if (is_actor or key in actor_keys) and not settings.notify_actor:
+                skip(c, normalised, SuppressReason.ACTOR, "caused the event")
                 continue
             if role not in senders:
                 senders[role] = choose_sender(role, event.ticket, directory, settings)
             sender = senders[role]
             if sender is None:
-                suppressed.append(
-                    Suppressed(
-                        who=normalised,
-                        role=role,
-                        person=c.person,
-                        reason=SuppressReason.NO_SENDER,
-                        detail="no queue address, support address or default sender",
-                    )
-                )
+                skip(c, normalised, SuppressReason.NO_SENDER, "no queue, support or default sender")
                 continue
             if guard is not None:
                 decision = guard.check(normalised, event.ticket.id, now)
                 if isinstance(decision, HeldLike) and decision.reason is not None:
                     extra = getattr(decision, "detail", "")
-                    suppressed.append(
-                        Suppressed(
-                            who=normalised,
-                            role=role,
-                            person=c.person,
-                            reason=SuppressReason.HELD,
-                            detail=f"held by the delivery guard: {decision.reason}"
-                            + (f" ({extra})" if extra else ""),
-                            until=decision.until,
-                            guard_reason=str(decision.reason),
-                        )
+                    detail = f"held by the delivery guard: {decision.reason}"
+                    skip(
+                        c,
+                        normalised,
+                        SuppressReason.HELD,
+                        detail + (f" ({extra})" if extra else ""),
+                        until=decision.until,
+                        guard_reason=str(decision.reason),
                     )
                     continue
-            language = (
-                c.language
-                or (event.ticket.language if role in CUSTOMER_ROLES else None)
-                or settings.default_language
-            )
+            customer_language = event.ticket.language if role in CUSTOMER_ROLES else None
+            language = c.language or customer_language or settings.default_language
             chosen[key] = _Chosen(
                 address=normalised,
                 person=c.person,
