@@ -91,7 +91,8 @@ def test_thunderbird_forward_header_table() -> None:
         "</tbody></table><br><p>Dear John,</p></div>"
     )
     assert html_to_text(html) == (
-        "-------- Forwarded Message --------\n\nSubject: Re: Example\nFrom: John <j@x.org>\n\nDear John,"
+        "-------- Forwarded Message --------\n\n"
+        "Subject: Re: Example\nFrom: John <j@x.org>\n\nDear John,"
     )
 
 

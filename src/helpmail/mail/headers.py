@@ -50,7 +50,7 @@ def header_text(
         return decode_bytes(value, fallback, where, [])
 
 
-def parse_header_block(
+def parse_header_block(  # noqa: PLR0917 - buffer, span, place and defect list read best by position
     buf: bytes,
     start: int,
     end: int,
