@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,13 @@ from helpmail.ports import MailboxActionKind
 from helpmail.tickets.settings import SubjectMatchPolicy, UnknownSenderPolicy
 
 ENV = {"KEY": "k3y-value", "OLD_KEY": "old-k3y", "IMAP_PW": "pa55"}
+
+
+@pytest.fixture(autouse=True)
+def shared_mailbox_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about :func:`helpmail.config.parse_mailboxes` (the shared fields); the
+    registered ``mailboxes`` parser (the IMAP scanner's) refines IMAP entries and has its tests."""
+    monkeypatch.setitem(SECTIONS, "mailboxes", "helpmail.config:parse_mailboxes")
 
 
 def problems(text: str, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -319,6 +327,18 @@ def parse_extra(value: object, key: str) -> int:
     return limit
 
 
+def test_every_registered_section_parser_imports_and_reports_with_keys() -> None:
+    from helpmail.config import _section_parser
+
+    for name in SECTIONS:
+        parser = _section_parser(name)
+        assert callable(parser), name
+        with pytest.raises(ConfigError) as caught:
+            parser(42, name)  # no section is a bare integer
+        keys = [e.key for e in getattr(caught.value, "errors", (caught.value,))]
+        assert all(key.startswith(name) for key in keys), (name, keys)
+
+
 def test_parse_config_takes_decoded_data() -> None:
     config = parse_config({"desk": {"name": "X"}}, env={})
     assert config.desk.name == "X"
@@ -334,7 +354,8 @@ def test_sizes(text: object, expected: int) -> None:
 
 @given(st.text(max_size=40))
 def test_any_port_text_is_an_error_naming_the_key(port: str) -> None:
-    found = problems(f"[[mailboxes]]\nhost = 'h'\nport = {port!r}\n".replace("\\", "\\\\"))
+    toml_string = json.dumps(port, ensure_ascii=False).replace("\x7f", "\\u007f")
+    found = problems(f"[[mailboxes]]\nhost = 'h'\nport = {toml_string}\n")
     assert found["mailboxes[0].port"].startswith("must be an integer between 1 and 65535, got ")
 
 

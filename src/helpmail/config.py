@@ -56,7 +56,15 @@ SECTIONS: dict[str, str] = {
     "desk": "helpmail.config:parse_desk",
     "import": "helpmail.config:parse_import",
     "database": "helpmail.config:parse_database",
-    "mailboxes": "helpmail.config:parse_mailboxes",
+    # Maildir/mbox entries are MailboxConfig; IMAP entries the scanner's MailboxSettings.
+    "mailboxes": "helpmail.scanner.config:parse_mailboxes",
+    "support_addresses": "helpmail.desk.config:parse_support_addresses",
+    "contacts": "helpmail.desk.config:parse_contacts",
+    "admission": "helpmail.desk.config:parse_admission",
+    "spam": "helpmail.desk.config:parse_spam",
+    "rules": "helpmail.rules.codec:parse_rules",
+    "notify": "helpmail.notify.settings:parse_notify_config",
+    "smtp": "helpmail.adapters.smtp:parse_smtp_settings",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ from helpmail.config import Config, MailboxConfig, MailboxKind, load_config
 from helpmail.errors import ConfigError, SourceError
 
 if TYPE_CHECKING:
-    from helpmail.pipeline import Outcome
+    from helpmail.pipeline import TraceStep
     from helpmail.ports import MailSource
     from helpmail.service import MessageResult
     from helpmail.tickets.settings import ImportSettings
@@ -80,6 +80,26 @@ def _open_configured(mailbox: object) -> MailSource:
     return _imap_source(mailbox)
 
 
+def count_messages(source: MailSource) -> int | None:
+    """How many messages a Maildir source holds (a cheap directory listing), else ``None``.
+
+    Used only for the progress bar; mbox and IMAP sources are not counted ahead (that would
+    mean reading them twice).
+    """
+    from helpmail.adapters.mailbox import MaildirSource
+
+    if not isinstance(source, MaildirSource):
+        return None
+    total = 0
+    for sub in ("new", "cur"):
+        try:
+            with os.scandir(source.path / sub) as entries:
+                total += sum(1 for entry in entries if not entry.name.startswith("."))
+        except OSError:
+            return None
+    return total
+
+
 def mailbox_settings(config: Config, mailbox: object | None) -> ImportSettings:
     """The :class:`~helpmail.tickets.settings.ImportSettings` for importing from ``mailbox``."""
     if isinstance(mailbox, MailboxConfig):
@@ -108,10 +128,14 @@ def database_path(db: Path | None, config: Config) -> Path:
 # Describing results
 
 
-def _steps(outcome: Outcome | None, step: str) -> list[tuple[str, str]]:
-    if outcome is None:
-        return []
-    return [(s.decision, s.detail) for s in outcome.trace if s.step == step]
+def trace_of(result: MessageResult) -> tuple[TraceStep, ...]:
+    """The decision trace of one result."""
+    trace: tuple[TraceStep, ...] = result.trace
+    return trace
+
+
+def _steps(trace: Sequence[TraceStep], step: str) -> list[tuple[str, str]]:
+    return [(s.decision, s.detail) for s in trace if s.step == step]
 
 
 _QUOTED = re.compile(r"'([^']{1,200})'")
@@ -135,29 +159,29 @@ def _attachment_note(decision: str, detail: str) -> str:
     return f"kept attachment {shown}" + (f" ({content.group(1)})" if content else "")
 
 
-def notes(outcome: Outcome | None, *, contacts: bool = True) -> list[str]:
+def notes(trace: Sequence[TraceStep], *, contacts: bool = True) -> list[str]:
     """The noteworthy details of an outcome: attachments, repairs, refused subject tags, senders.
 
     ``contacts=False`` leaves out the routine "new contact" notes.
     """
     found: list[str] = []
-    for decision, detail in _steps(outcome, "attachment"):
+    for decision, detail in _steps(trace, "attachment"):
         found.append(_attachment_note(decision, detail))
-    for decision, detail in _steps(outcome, "parse"):
+    for decision, detail in _steps(trace, "parse"):
         if decision != "clean":
             found.append(f"repaired while parsing ({detail or decision})")
-    for decision, detail in _steps(outcome, "ticket_ref"):
+    for decision, detail in _steps(trace, "ticket_ref"):
         if decision == "not followed":
             found.append(detail)
     if contacts:
-        for decision, detail in _steps(outcome, "sender"):
+        for decision, detail in _steps(trace, "sender"):
             if decision in ("new contact", "default contact"):
                 found.append(f"{decision}: {detail}")
     return found
 
 
-def _evidence(outcome: Outcome | None) -> str:
-    for decision, _detail in _steps(outcome, "ticket_ref"):
+def _evidence(trace: Sequence[TraceStep]) -> str:
+    for decision, _detail in _steps(trace, "ticket_ref"):
         if decision not in ("none", "not followed"):
             return _EVIDENCE.get(decision, decision.replace("_", " "))
     return ""
@@ -167,11 +191,11 @@ def describe(result: MessageResult) -> str:
     """One readable line for what became of a message (without its subject)."""
     from helpmail.tickets.importing import OutcomeKind
 
-    outcome = result.outcome
+    trace = trace_of(result)
     number = f"#{result.ticket_number}" if result.ticket_number else "a ticket"
-    kind = outcome.mail_kind if outcome is not None else None
+    kind = result.mail_kind
     automated = kind not in (None, "human")
-    evidence = _evidence(outcome)
+    evidence = _evidence(trace)
     by = f" (found by {evidence})" if evidence else ""
     if result.kind is OutcomeKind.CREATED:
         text = f"ticket {number} created"
@@ -185,7 +209,7 @@ def describe(result: MessageResult) -> str:
             text = f"follow-up on {number}{by}"
     elif result.kind is OutcomeKind.BOUNCE_ATTACHED:
         text = f"bounce attached to {number}{by}"
-        bounce = _steps(outcome, "bounce")
+        bounce = _steps(trace, "bounce")
         if bounce:
             text += f": {bounce[0][1].split(';')[0]}"
         text += "; never answered"
@@ -199,29 +223,23 @@ def describe(result: MessageResult) -> str:
         text = f"quarantined: {result.error}"
     else:
         text = "in quarantine from an earlier run (skipped)"
-    extra = notes(outcome, contacts=False)
+    extra = notes(trace, contacts=False)
     if extra:
         text += "; " + "; ".join(extra)
-    if result.action_error:
-        text += f"; mailbox action failed (redone next run): {result.action_error}"
     return text
 
 
 def result_dict(result: MessageResult) -> dict[str, object]:
     """A JSON-ready form of one result."""
-    outcome = result.outcome
+    trace = trace_of(result)
     return {
         "ref": str(result.ref),
         "outcome": result.kind.value,
-        "mail_kind": outcome.mail_kind if outcome is not None else None,
+        "mail_kind": result.mail_kind,
         "subject": result.subject,
         "ticket": result.ticket_number,
         "summary": describe(result),
-        "notes": notes(outcome),
+        "notes": notes(trace),
         "error": result.error,
-        "action_error": result.action_error,
-        "trace": [
-            {"step": s.step, "decision": s.decision, "detail": s.detail}
-            for s in (outcome.trace if outcome is not None else ())
-        ],
+        "trace": [{"step": s.step, "decision": s.decision, "detail": s.detail} for s in trace],
     }

@@ -105,7 +105,8 @@ class Progress:
             bar_width = max(10, min(30, columns - 50))
             filled = int(bar_width * fraction)
             bar = "█" * filled + "·" * (bar_width - filled)
-            text = f"{self.label} {bar} {done}/{total} {fraction:4.0%} {rate:,.0f}/s"
+            percent = int(fraction * 100)
+            text = f"{self.label} {bar} {done}/{total} {percent:3d}% {rate:,.0f}/s"
         else:
             text = f"{self.label} {done} {rate:,.0f}/s"
         self.stream.write("\r" + shorten(text, columns - 1) + "\x1b[K")

@@ -47,7 +47,10 @@ def summary(config: Config) -> list[tuple[str, str]]:
         ("attachments kept", _attachments(config)),
         ("ticket tag", config.import_.ticket_tag.render("123")),
     ]
-    rows.extend((f"mailbox {mailbox.name}", mailbox.url) for mailbox in config.mailboxes)
+    for mailbox in config.mailboxes:
+        # [[mailboxes]] entries are MailboxConfig, or the IMAP scanner's own settings values.
+        shown = getattr(mailbox, "url", None) or getattr(mailbox, "describe", lambda: "")()
+        rows.append((f"mailbox {getattr(mailbox, 'name', '?')}", str(shown)))
     known = {"desk", "import", "database", "mailboxes"}
     rows.extend(("section", name) for name in config.sections if name not in known)
     return rows

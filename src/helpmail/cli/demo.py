@@ -63,13 +63,16 @@ def deliver(folder: Path) -> list[str]:
     for sub in ("tmp", "new", "cur"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     keys = []
+    previous = 0.0
     for name, raw in demo.mails():
         key = name.removesuffix(".eml")
         staging = folder / "tmp" / key
         staging.write_bytes(raw)
-        arrival = _arrival(raw)
-        if arrival is not None:
-            os.utime(staging, (arrival, arrival))
+        # The arrival time is the Date header, kept strictly increasing: sources deliver in
+        # arrival order, and the story needs the mails in file order.
+        arrival = max(_arrival(raw) or 0.0, previous + 1.0)
+        previous = arrival
+        os.utime(staging, (arrival, arrival))
         staging.rename(folder / "new" / key)  # the Maildir delivery protocol: tmp, then new
         keys.append(key)
     return keys

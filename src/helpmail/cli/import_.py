@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 
 from helpmail.cli._common import (
+    count_messages,
     database_path,
     describe,
     load,
@@ -50,28 +51,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from helpmail.adapters.sqlite import SqliteStore
-    from helpmail.service import Desk
+    from helpmail.service import Desk, MessageResult
     from helpmail.tickets.importing import OutcomeKind
 
     config = load(args.config)
     db = database_path(args.db, config)
     source, mailbox = open_source(args.source, config)
-    progress = Progress("importing")
+    bar = Progress("importing")
+    total = count_messages(source) if bar.enabled else None
+    if total is not None and args.limit is not None:
+        total = min(total, args.limit)
+    everything = args.verbose or args.json
+    quarantined: list[MessageResult] = []
+
+    def progress(done: int, result: MessageResult) -> None:
+        bar.update(done, total)
+        if result.kind is OutcomeKind.QUARANTINED and not everything:
+            quarantined.append(result)
+
     try:
         store = SqliteStore(db)
         try:
             desk = Desk(store=store, settings=mailbox_settings(config, mailbox))
+            # Keep every per-message result only when they are printed: a huge mailbox then
+            # imports in constant memory (the counts are always complete).
             report = desk.import_from(
-                source, progress=lambda done, _result: progress.update(done), limit=args.limit
+                source, progress=progress, limit=args.limit, keep=None if everything else 0
             )
         finally:
-            progress.close()
+            bar.close()
             store.close()
     finally:
         source.close()
-    problems = [
-        r for r in report.results if r.kind is OutcomeKind.QUARANTINED or r.action_error is not None
-    ]
+    if everything:
+        quarantined = [r for r in report.results if r.kind is OutcomeKind.QUARANTINED]
+    failed_actions = list(report.action_errors)
     if args.json:
         dump_json(
             {
@@ -80,16 +94,19 @@ def run(args: argparse.Namespace) -> int:
                 "summary": report.summary(),
                 "counts": {kind.value: n for kind, n in report.counts.items() if n},
                 "messages": [result_dict(r) for r in report.results],
+                "action_errors": [{"ref": str(ref), "error": e} for ref, e in failed_actions],
             }
         )
-        return 1 if problems else 0
-    shown = report.results if args.verbose else problems
+        return 1 if quarantined or failed_actions else 0
+    shown = report.results if args.verbose else quarantined
     if shown:
         rows = [
             (r.ref.uid[:24], shorten(r.subject or "(no subject)", 40), describe(r)) for r in shown
         ]
         print(table(rows, headers=("message", "subject", "what happened")))
         print()
+    for ref, error in failed_actions:
+        print(f"mailbox action failed for {ref} (applied again next run): {error}")
     counts = [(kind.value.replace("_", " "), str(n)) for kind, n in report.counts.items() if n]
     print(f"{args.source} -> {db}")
     if counts:
@@ -97,6 +114,6 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     if report.total and report.counts[OutcomeKind.ALREADY_IMPORTED] == report.total:
         print("everything was already imported: nothing new")
-    if problems:
-        print(f"{len(problems)} message(s) need attention (see above)")
-    return 1 if problems else 0
+    if quarantined:
+        print(f"{len(quarantined)} message(s) went to the quarantine (see above)")
+    return 1 if quarantined or failed_actions else 0
