@@ -1,8 +1,9 @@
 """The SMTP and outbox senders (issue 6), against a real aiosmtpd server started here.
 
-The server runs in a thread (aiosmtpd ``Controller``) on a pre-bound port, with a test CA and a
-server certificate made by the ``openssl`` CLI: STARTTLS and implicit TLS with AUTH, a handler
-that refuses some recipients, and one that drops the connection in the middle of DATA.
+The server (``tests/smtp_server.py``) runs in a thread (aiosmtpd ``Controller``) on a pre-bound
+port, with a test CA and a server certificate made by the ``openssl`` CLI: STARTTLS and implicit
+TLS with AUTH, a handler that refuses some recipients, and one that drops the connection in the
+middle of DATA.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import email
 import email.policy
 import logging
 import socket
-import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +20,6 @@ from typing import Any
 
 import attrs
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from helpmail.adapters.outbox import MaildirOutbox
 from helpmail.adapters.smtp import (
@@ -44,170 +41,46 @@ from helpmail.notify import (
 )
 from helpmail.templates import TemplateRenderer
 from helpmail.tickets import events as ev
+from smtp_server import (
+    PASSWORD,
+    USER,
+    Server,
+    Sink,
+    Tls,
+    authenticator,
+    make_tls,
+    server_context,
+    start_smtp,
+)
 
 pytestmark = pytest.mark.smtp
 
-USER, PASSWORD = "helpmail", "s3cret-Pa55word"
 
-
-# --- certificates -----------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Tls:
-    ca: Path
-    cert: Path
-    key: Path
+# --- servers (tests/smtp_server.py) -----------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    """A CA and a leaf certificate for localhost/127.0.0.1 (EC P-256), made with openssl."""
-    d = tmp_path_factory.mktemp("tls")
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
-    run(
-        "req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2",
-        "-subj", "/CN=helpmail test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-        "-addext", "subjectKeyIdentifier=hash", "-out", "ca.crt",
-    )  # fmt: skip
-    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key")
-    run("req", "-new", "-key", "server.key", "-subj", "/CN=localhost", "-out", "server.csr")
-    (d / "ext.cnf").write_text(
-        "basicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\n"
-        "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-        "subjectKeyIdentifier=hash\n"
-        "authorityKeyIdentifier=keyid\n"
-    )
-    run(
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-sha256", "-extfile", "ext.cnf", "-out", "server.crt",
-    )  # fmt: skip
-    return Tls(ca=d / "ca.crt", cert=d / "server.crt", key=d / "server.key")
-
-
-# --- the server -------------------------------------------------------------------------------
-
-
-@attrs.define
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    content: bytes
-    login: bytes | None
-    tls: bool
-
-
-@attrs.define
-class Sink:
-    """aiosmtpd handler: keeps every message; refuses ``refuse*`` recipients; may drop DATA."""
-
-    received: list[Received] = attrs.field(factory=list)
-    drop_in_data: bool = False
-    sessions: int = 0
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        self.sessions += 1
-        return responses
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address.startswith("refuse"):
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.drop_in_data:
-            server.transport.close()
-            return "421 closing"
-        ssl_object = server.transport.get_extra_info("ssl_object")
-        auth = session.auth_data
-        self.received.append(
-            Received(
-                mail_from=envelope.mail_from,
-                rcpt_tos=list(envelope.rcpt_tos),
-                content=envelope.original_content,
-                login=auth.login if isinstance(auth, LoginPassword) else None,
-                tls=ssl_object is not None,
-            )
-        )
-        return "250 Message accepted"
-
-
-def _authenticator(
-    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
-) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        USER.encode(),
-        PASSWORD.encode(),
-    )
-    return AuthResult(success=ok, handled=False, auth_data=auth_data)
-
-
-class BoundController(Controller):
-    """A Controller on a socket bound before start (port 0, no free-port race)."""
-
-    def __init__(self, handler: Any, sock: socket.socket, **kwargs: Any) -> None:
-        self._sock = sock
-        super().__init__(handler, hostname="127.0.0.1", port=sock.getsockname()[1], **kwargs)
-
-    def _create_server(self) -> Any:
-        return self.loop.create_server(self._factory_invoker, sock=self._sock, ssl=self.ssl_context)
-
-
-@attrs.frozen
-class Server:
-    port: int
-    sink: Sink
-
-
-def _server_context(tls: Tls) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.cert, tls.key)
-    return context
-
-
-def _start(sink: Sink, **kwargs: Any) -> Iterator[Server]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    controller = BoundController(sink, sock, **kwargs)
-    controller.start()
-    try:
-        yield Server(port=sock.getsockname()[1], sink=sink)
-    finally:
-        controller.stop()
+    return make_tls(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def starttls_server(tls: Tls) -> Iterator[Server]:
-    yield from _start(
+    yield from start_smtp(
         Sink(),
-        tls_context=_server_context(tls),
+        tls_context=server_context(tls),
         require_starttls=True,
-        authenticator=_authenticator,
+        authenticator=authenticator,
         auth_required=True,
     )
 
 
 @pytest.fixture
 def tls_server(tls: Tls) -> Iterator[Server]:
-    yield from _start(
+    yield from start_smtp(
         Sink(),
-        ssl_context=_server_context(tls),
-        authenticator=_authenticator,
+        ssl_context=server_context(tls),
+        authenticator=authenticator,
         auth_required=True,
         auth_require_tls=False,
     )
@@ -215,12 +88,12 @@ def tls_server(tls: Tls) -> Iterator[Server]:
 
 @pytest.fixture
 def plain_server() -> Iterator[Server]:
-    yield from _start(Sink())
+    yield from start_smtp(Sink())
 
 
 @pytest.fixture
 def dropping_server() -> Iterator[Server]:
-    yield from _start(Sink(drop_in_data=True))
+    yield from start_smtp(Sink(drop_in_data=True))
 
 
 # --- a mail to send ---------------------------------------------------------------------------
@@ -471,7 +344,7 @@ def _utf8_mail() -> OutgoingMail:
 
 @pytest.fixture
 def ascii_only_server() -> Iterator[Server]:
-    yield from _start(Sink(), enable_SMTPUTF8=False)
+    yield from start_smtp(Sink(), enable_SMTPUTF8=False)
 
 
 def test_smtp_utf8_address_sent_with_smtputf8(
