@@ -31,7 +31,12 @@ from typing import Any
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from dovecot import PASSWORD, Dovecot, find_dovecot, message  # noqa: E402
+from dovecot import (  # type: ignore[import-not-found,unused-ignore]  # noqa: E402
+    PASSWORD,
+    Dovecot,
+    find_dovecot,
+    message,
+)
 from helpmail.adapters.imap import ImapSource  # noqa: E402
 from helpmail.config import Secret  # noqa: E402
 from helpmail.ports import MailboxAction, MailboxActionKind, MessageRef, SourceMessage  # noqa: E402

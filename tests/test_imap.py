@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dovecot import PASSWORD, Dovecot, dovecot, message
-from helpmail.adapters.imap import ImapSource, parse_fetch, uid_set
+from helpmail.adapters.imap import ImapSource, open_url, parse_fetch, uid_set
 from helpmail.adapters.sqlite_scanner import SQLiteScanState
 from helpmail.config import Secret
 from helpmail.errors import SourceError
@@ -171,6 +171,15 @@ def test_credentials_never_in_errors_reprs_or_logs(
     check = src.state.last_check(src.name)
     for text in (str(info.value), repr(src), repr(src.settings), caplog.text, repr(check)):
         assert secret not in text
+
+
+def test_open_url_for_helpmail_import(dovecot: Dovecot) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1)])
+    url = f"imaps://{user}@127.0.0.1:{dovecot.imaps_port}/INBOX?ca_file={dovecot.ca_file}"
+    with open_url(url, env={"HELPMAIL_IMAP_PASSWORD": PASSWORD}) as src:
+        assert subjects(src) == ["message 1"]
+        assert PASSWORD not in repr(src)
 
 
 # --- scan modes -----------------------------------------------------------------------------------
@@ -417,7 +426,7 @@ def test_server_down_gives_source_error_after_backoff(dovecot: Dovecot) -> None:
 CRASHER = textwrap.dedent(
     """
     import os, signal, sqlite3, sys
-    from helpmail.adapters.imap import ImapSource, parse_fetch, uid_set
+    from helpmail.adapters.imap import ImapSource, open_url, parse_fetch, uid_set
     from helpmail.adapters.sqlite_scanner import SQLiteScanState
     from helpmail.config import Secret
     from helpmail.mail import parse_mail

@@ -33,7 +33,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -658,6 +658,27 @@ class ImapSource:
             log.warning("%s: connection lost during IDLE; reconnecting", self.name)
             raise _Dropped("connection lost during IDLE")
         return changed
+
+
+def open_url(
+    url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    state: ScanState | None = None,
+    name: str | None = None,
+) -> ImapSource:
+    """An :class:`ImapSource` for ``imaps://user@host[:port]/FOLDER[?options]``.
+
+    For ``helpmail import imaps://...``: the password comes from ``HELPMAIL_IMAP_PASSWORD`` in
+    ``env`` (the process environment by default), never from the URL; see
+    :func:`helpmail.scanner.config.parse_imap_url` for the options.
+    """
+    import os
+
+    from helpmail.scanner.config import parse_imap_url
+
+    settings = parse_imap_url(url, env=env if env is not None else os.environ, name=name)
+    return ImapSource(settings, state=state)
 
 
 def uid_set(uids: Sequence[int]) -> str:
