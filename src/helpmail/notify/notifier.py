@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -27,6 +28,9 @@ from helpmail.notify.ports import (
 from helpmail.notify.settings import NotifySettings
 from helpmail.templates import TemplateRenderer
 from helpmail.tickets.events import TicketEvent
+
+if TYPE_CHECKING:
+    from helpmail.config import Config
 
 
 @attrs.frozen(kw_only=True)
@@ -99,3 +103,31 @@ class Notifier:
         self.log.append(delivery)
         del self.log[: -self.keep]
         return delivery
+
+
+def notifier_from_config(
+    config: Config, sender: MailSender, guard: DeliveryGuardLike | None = None
+) -> Notifier:
+    """A :class:`Notifier` for a parsed configuration: the ``[notify]`` section (defaults and an
+    empty directory when there is none), completed from ``[desk]`` and ``[import]``.
+
+    For the demo and ``helpmail import``:
+    ``Desk(..., on_events=notifier_from_config(config, MaildirOutbox(folder)))``.
+    """
+    from helpmail.notify.ports import StaticDirectory
+    from helpmail.notify.settings import NotifyConfig
+
+    section = config.section("notify")
+    if not isinstance(section, NotifyConfig):
+        section = NotifyConfig(settings=NotifySettings(), directory=StaticDirectory())
+    settings = section.settings_with(config)
+    renderer = TemplateRenderer(
+        template_dir=section.template_dir, default_language=settings.default_language
+    )
+    return Notifier(
+        settings=settings,
+        directory=section.directory,
+        renderer=renderer,
+        sender=sender,
+        guard=guard,
+    )
