@@ -7,12 +7,17 @@ attachments, multilingual (de/nl/ru/ja/zh/el in UTF-8, ISO-8859-x, KOI8-R, Shift
 headers), with realistic trace headers. Figures are mails per second and the ratio
 ``parse_mail / baseline`` (higher is better; the aim is > 1).
 
-``python -m bench parse [--count=N] [--repeat=N] [--profile]``; results go to
+A second table shows the scaling on big and deep mails (1, 5, 25 MB attachments; 10, 50, 100
+nesting levels; 500 and 5000 parts) as time per unit, which stays flat when the work is linear, and
+the peak memory (tracemalloc) for the 25 MB mail.
+
+``python -m bench parse [--count=N] [--repeat=N] [--profile] [--no-scaling]``; results go to
 ``bench/results/parse.json``.
 """
 
 from __future__ import annotations
 
+import base64
 import cProfile
 import datetime as dt
 import email
@@ -25,6 +30,7 @@ import pstats
 import random
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -286,6 +292,99 @@ def _run(func: Callable[[bytes], object], mails: list[bytes]) -> float:
     return time.perf_counter() - start
 
 
+def big_mail(megabytes: int) -> bytes:
+    """A mail with one base64 attachment of ``megabytes`` MB (decoded size)."""
+    payload = (_PNG + bytes(range(256)) * 4096 * megabytes)[: megabytes * 1024 * 1024]
+    encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    head = (
+        "From: a@example.org\r\nSubject: big\r\nMessage-ID: <big@x>\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: text/plain\r\n\r\nsee attachment\r\n--b\r\n"
+        "Content-Type: image/png; name=big.png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return head.encode() + encoded + b"\r\n--b--\r\n"
+
+
+def nested_mail(depth: int) -> bytes:
+    """A mail with ``depth`` levels of multipart/mixed around one text part."""
+    entity = "Content-Type: text/plain\r\n\r\ndeep text"
+    for level in reversed(range(depth)):
+        entity = (
+            f'Content-Type: multipart/mixed; boundary="l{level}"\r\n\r\n'
+            f"--l{level}\r\n{entity}\r\n--l{level}--\r\n"
+        )
+    return ("From: a@example.org\r\nSubject: deep\r\n" + entity).encode()
+
+
+def many_parts_mail(count: int) -> bytes:
+    parts = "".join(
+        f"--b\r\nContent-Type: application/octet-stream; name=f{i}.bin\r\n\r\ndata {i}\r\n"
+        for i in range(count)
+    )
+    head = 'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    return (head + parts + "--b--\r\n").encode()
+
+
+def _best(func: Callable[[bytes], object], raw: bytes, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        func(raw)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _peak_memory(func: Callable[[bytes], object], raw: bytes) -> int:
+    gc.collect()
+    tracemalloc.start()
+    result = func(raw)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    del result
+    return peak
+
+
+def scaling(repeat: int) -> dict[str, object]:
+    """Time and memory on big and deep mails: linear growth shows as a flat per-unit time."""
+    rows: dict[str, object] = {}
+    print(f"\n{'input':<32} {'helpmail s':>11} {'per unit':>12} {'stdlib s':>10} {'ratio':>7}")
+    for label, unit, sizes, make in (
+        ("attachment MB", "MB", (1, 5, 25), big_mail),
+        ("nesting depth", "level", (10, 50, 100), nested_mail),
+        ("parts", "part", (500, 5000), many_parts_mail),
+    ):
+        for size in sizes:
+            raw = make(size)
+            ours = _best(helpmail_parse, raw, repeat)
+            theirs = _best(baseline, raw, max(1, repeat // 2))
+            per = ours / size
+            print(
+                f"{label + ' ' + str(size):<32} {ours:>11.4f} {per * 1000:>9.3f} ms "
+                f"{theirs:>10.4f} {theirs / ours:>6.1f}x"
+            )
+            rows[f"{label} {size}"] = {
+                "helpmail_s": ours,
+                "per_unit_ms": per * 1000,
+                "stdlib_s": theirs,
+                "unit": unit,
+            }
+    raw = big_mail(25)
+    ours_peak = _peak_memory(helpmail_parse, raw)
+    theirs_peak = _peak_memory(baseline, raw)
+    print(
+        f"peak traced memory for the {len(raw) / 1e6:.1f} MB mail: helpmail "
+        f"{ours_peak / 1e6:.0f} MB ({ours_peak / len(raw):.1f}x the input), stdlib "
+        f"{theirs_peak / 1e6:.0f} MB ({theirs_peak / len(raw):.1f}x)"
+    )
+    rows["peak_memory_25mb"] = {
+        "helpmail_bytes": ours_peak,
+        "stdlib_bytes": theirs_peak,
+        "input_bytes": len(raw),
+    }
+    return rows
+
+
 def main(argv: list[str]) -> None:
     options = dict(a.lstrip("-").partition("=")[::2] for a in argv)
     count = int(options.get("count") or 2000)
@@ -310,7 +409,7 @@ def main(argv: list[str]) -> None:
     for name, label in rows.items():
         print(f"{label:<44} {count / best[name]:>10.0f} {statistics.median(times[name]):>10.3f}")
     print(f"ratio parse_mail / baseline (speed): {ratio:.2f}x")
-    result = {
+    result: dict[str, object] = {
         "count": count,
         "bytes": total,
         "repeat": repeat,
@@ -318,6 +417,8 @@ def main(argv: list[str]) -> None:
         "ratio_vs_baseline": ratio,
         "python": platform.python_version(),
     }
+    if "no-scaling" not in options:
+        result["scaling"] = scaling(max(1, repeat // 2 + 1))
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "parse.json").write_text(json.dumps(result, indent=2) + "\n")
     if "profile" in options:

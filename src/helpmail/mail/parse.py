@@ -620,7 +620,8 @@ def parse_mail(raw: bytes) -> InboundMail:
 def _parse(raw: bytes) -> InboundMail:
     defects: list[MailDefect] = []
     buf = raw
-    if not raw.strip():
+    blank = not raw or raw.isspace()  # (no copy: strip() would copy a 25 MB mail)
+    if blank:
         defects.append(MailDefect(where="mail", what="empty message", kind=DefectKind.EMPTY))
     if b"\r" in buf:
         buf = buf.replace(b"\r\n", b"\n")
@@ -694,7 +695,7 @@ def _parse(raw: bytes) -> InboundMail:
     date = parse_date(date_value, defects) if date_value is not None else None
     subject = _first(decoded, "subject") or ""
     from_ = addresses("from", "From")
-    if raw.strip():
+    if not blank:
         if "from" not in lists:
             defects.append(
                 MailDefect(where="header:From", what="missing From", kind=DefectKind.MISSING_HEADER)
@@ -741,7 +742,9 @@ def _parse(raw: bytes) -> InboundMail:
     if not text.strip() and html is not None:
         text = html_to_text(html)
         text_from_html = bool(text)
-    body = buf[body_start:].rstrip(b"\n")
+    body_end = len(buf)
+    while body_end > body_start and buf[body_end - 1] == 0x0A:  # trailing line ends do not count
+        body_end -= 1
     return InboundMail(
         raw=raw,
         headers=decoded_headers,
@@ -763,6 +766,6 @@ def _parse(raw: bytes) -> InboundMail:
         text_from_html=text_from_html,
         attachments=tuple(parser.attachments),
         parts=tuple(parts),
-        body_digest=hashlib.sha256(body).hexdigest(),
+        body_digest=hashlib.sha256(memoryview(buf)[body_start:body_end]).hexdigest(),
         defects=tuple(dict.fromkeys(defects)),  # the same defect found twice is listed once
     )
