@@ -535,12 +535,9 @@ def test_poll_imports_picks_up_with_idle_and_stops_on_sigterm(
         f'url = "imaps://{user}@127.0.0.1:{dovecot.imaps_port}/INBOX"\n'
         'password = { env = "SUPPORT_PW" }\n'
         'after_import = "mark_seen"\n'
+        f'ca_file = "{dovecot.ca_file}"\n'
     )
-    env = {
-        **os.environ,
-        "SUPPORT_PW": PASSWORD,
-        "SSL_CERT_FILE": str(dovecot.ca_file),  # the shared config has no ca_file key (yet)
-    }
+    env = {**os.environ, "SUPPORT_PW": PASSWORD}
     process = subprocess.Popen(
         [sys.executable, "-u", "-c", POLL, "--config", str(config), "--db", str(tmp_path / "db")],
         stdout=subprocess.PIPE,

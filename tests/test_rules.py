@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import time
 import tomllib
 
 import pytest
@@ -190,9 +188,7 @@ def test_accepted_patterns_stay_fast_on_hostile_input() -> None:
     hostile = "a" * 50_000 + "!"
     rule = leaf("body", "matches", r"^(a|b)+c")
     facts = RuleInput(mail=parse_mail(b"Subject: x\r\n\r\n" + hostile.encode()))
-    started = time.perf_counter()
     assert not matches(rule, facts)
-    del started
 
 
 def rules_for_plan() -> RuleSet:
@@ -424,4 +420,3 @@ def test_field_and_operator_spellings() -> None:
     assert Leaf(field="Reply To", op="starts with", value="x").field is Field.REPLY_TO
     assert Leaf(field="size", op=">", value=3).op is Operator.GREATER_THAN
     assert Leaf(field="subject", op="regex", value="x").op is Operator.MATCHES
-    assert re.search("x", "x")

@@ -121,13 +121,13 @@ def reference(condition: Condition, f: RuleInput) -> bool:
     return False
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(conditions, facts)
 def test_evaluator_agrees_with_reference(condition: Condition, f: RuleInput) -> None:
     assert condition.evaluate(f).matched is reference(condition, f)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(conditions, max_size=4), facts)
 def test_de_morgan(items: list[Condition], f: RuleInput) -> None:
     left = Not(condition=AllOf(conditions=items)).evaluate(f).matched
@@ -135,7 +135,7 @@ def test_de_morgan(items: list[Condition], f: RuleInput) -> None:
     assert left is right
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(conditions)
 def test_condition_round_trip(condition: Condition) -> None:
     data = condition_to_dict(condition)

@@ -12,7 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpmail.adapters.sqlite_scanner import SQLiteScanState
-from helpmail.config import ConfigErrors, MailboxConfig, MailboxKind, Secret, TlsMode, parse_toml
+from helpmail.config import (
+    AfterImport,
+    ConfigErrors,
+    MailboxConfig,
+    MailboxKind,
+    Secret,
+    TlsMode,
+    parse_toml,
+)
 from helpmail.errors import ConfigError
 from helpmail.ports import MailboxAction, MailboxActionKind
 from helpmail.scanner import (
@@ -277,15 +285,41 @@ def test_plaintext_mailbox_needs_allow_plaintext() -> None:
     assert ok.security is Security.PLAIN
 
 
-def test_settings_from_shared_config() -> None:
+def test_imap_mailboxes_in_a_whole_config_file() -> None:
     config = parse_toml(
         '[[mailboxes]]\nname = "s"\nurl = "imap://desk@mail.example.org/Support"\n'
-        'password = { env = "SUPPORT_PW" }\nafter_import = "delete"\n',
+        'password = { env = "SUPPORT_PW" }\nafter_import = "delete"\nscan_mode = "unseen"\n',
         env=ENV,
     )
-    (mailbox,) = config.mailboxes
-    assert mailbox.kind is MailboxKind.IMAP
-    assert mailbox.tls is TlsMode.STARTTLS
+    # Config.mailboxes is typed for MailboxConfig only; the section holds the scanner's values
+    section = config.section("mailboxes")
+    assert isinstance(section, tuple)
+    (mailbox,) = section
+    assert isinstance(mailbox, MailboxSettings)
+    assert (mailbox.host, mailbox.port, mailbox.security, mailbox.folders) == (
+        "mail.example.org",
+        143,
+        Security.STARTTLS,
+        ("Support",),
+    )
+    assert mailbox.actions() == (MailboxAction(kind=MailboxActionKind.DELETE),)
+    assert mailbox.scan_mode is ScanMode.UNSEEN
+    assert mailbox.url == "imap://desk@mail.example.org:143/Support"
+
+
+def test_settings_from_shared_mailbox_config() -> None:
+    mailbox = MailboxConfig(
+        name="s",
+        kind=MailboxKind.IMAP,
+        host="mail.example.org",
+        port=None,
+        username="desk",
+        password=secret(),
+        tls=TlsMode.STARTTLS,
+        folder="Support",
+        after_import=AfterImport.MOVE,
+        move_to="Done",
+    )
     s = settings_from_config(mailbox, scan_mode=ScanMode.UNSEEN)
     assert (s.host, s.port, s.security, s.folders) == (
         "mail.example.org",
@@ -293,7 +327,7 @@ def test_settings_from_shared_config() -> None:
         Security.STARTTLS,
         ("Support",),
     )
-    assert s.after_import.kind is MailboxActionKind.DELETE
+    assert s.after_import == MailboxAction(kind=MailboxActionKind.MOVE, folder="Done")
     assert s.scan_mode is ScanMode.UNSEEN
 
 
