@@ -164,11 +164,13 @@ def load_replies(path: Path) -> Iterator[Sample]:
 
 
 def _flufl() -> Any:
+    import importlib
+
     try:
-        from flufl.bounce import all_failures
+        module = importlib.import_module("flufl.bounce")
     except ImportError:
         return None
-    return all_failures
+    return module.all_failures
 
 
 @attrs.define
@@ -227,8 +229,10 @@ def measure(samples: list[Sample], flufl: Any) -> Tally:
                 tally.misses.append(f"{sample.name}: {sample.kind} classified {verdict.explain()}")
         elif sample.kind == "disputed":
             tally.disputed += 1
-            tally.misses.append(f"{sample.name}: disputed label ({DISPUTED[sample.name]}); "
-                                f"classified {verdict.explain()}")
+            tally.misses.append(
+                f"{sample.name}: disputed label ({DISPUTED[sample.name]}); "
+                f"classified {verdict.explain()}"
+            )
         for r in bounce.recipients if bounce else ():
             if r.original_recipient:
                 found.setdefault(r.original_recipient.lower(), r)
@@ -368,7 +372,8 @@ def main(argv: list[str]) -> None:
     for row in results:
         fl = row["flufl"] or {}
         print(
-            f"{row['corpus']:26} {row['samples']:4d} {_pct(row['kind_agree'])} {_pct(row['detected'])} "
+            f"{row['corpus']:26} {row['samples']:4d} {_pct(row['kind_agree'])} "
+            f"{_pct(row['detected'])} "
             f"{_pct(row['recipient_found'])} {_pct(row['reason_agree'])} {_pct(row['hard_agree'])} "
             f"{row['humans']:6d} {row['false_bounces']:6d} {row['strong_automated_humans']:6d} "
             f"{row['exceptions']:4d} {row['ms_per_message']:7.2f} | "

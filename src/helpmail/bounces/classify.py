@@ -12,7 +12,7 @@ mail"), and the evidence says it was a guess.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 LOOP_HEADER = "X-Helpmail-Loop"
 
 
+def _key_tuple(value: Iterable[bytes]) -> tuple[bytes, ...]:
+    return tuple(value)
+
+
+def _lower_set(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(item.strip().lower() for item in value)
+
+
 @attrs.frozen(kw_only=True)
 class ClassifySettings:
     """What classification needs to know about the desk itself.
@@ -46,14 +54,14 @@ class ClassifySettings:
     ``loop_token``, when set, is the value our loop header must carry.
     """
 
-    keys: tuple[bytes, ...] = ()
-    own_domains: frozenset[str] = frozenset()
-    system_addresses: frozenset[str] = frozenset()
+    keys: tuple[bytes, ...] = attrs.field(default=(), converter=_key_tuple)
+    own_domains: frozenset[str] = attrs.field(default=frozenset(), converter=_lower_set)
+    system_addresses: frozenset[str] = attrs.field(default=frozenset(), converter=_lower_set)
     loop_token: str | None = None
 
     @property
     def system_keys(self) -> frozenset[str]:
-        return frozenset(a.strip().lower() for a in self.system_addresses)
+        return self.system_addresses
 
 
 _Found = list[tuple[str, str]]
@@ -112,7 +120,7 @@ def _signed_message_id(mail: InboundMail, settings: ClassifySettings) -> _Found:
     if settings.keys and read_message_id(mid, settings.keys) is not None:
         return [("header:Message-ID", f"{mid} (signature verifies)")]
     domain = mid.rpartition("@")[2].lower()
-    if domain and domain in {d.lower() for d in settings.own_domains}:
+    if domain and domain in settings.own_domains:
         return [("header:Message-ID", f"{mid} (our shape and domain)")]
     return []
 
@@ -145,7 +153,7 @@ def _unverified_own_id(mail: InboundMail, settings: ClassifySettings) -> _Found:
     domain = mid.rpartition("@")[2].lower()
     if looks_like_ours(mid) and not _signed_message_id(mail, settings):
         return [("header:Message-ID", f"{mid} (our shape, not verified)")]
-    if domain and domain in {d.lower() for d in settings.own_domains}:
+    if domain and domain in settings.own_domains:
         return [("header:Message-ID", f"{mid} (our domain)")]
     return []
 
@@ -277,6 +285,7 @@ AUTO_REPLY_SUBJECTS = re.compile(
     r"auto(?:matic|matische|matisch|matique|matico|mático|matica|mática|matyczna|maattinen|"
     r"matikus|matická|matické)?[ -]?(?:reply|response|antwort|antwoord|réponse|respuesta|"
     r"risposta|resposta|odpowiedź|vastaus|válasz|odpověď|svar|responder)|"
+    r"(?:r[ée]ponse|respuesta|risposta|resposta|r[ée]ponse)\s+autom[aá]ti\w*|"
     r"auto:|autoreply|autoresponder|out of (?:the )?office|ooo\b|on vacation|vacation|"
     r"away from (?:the )?office|i am (?:away|out)|i'?m (?:away|out of)|i will be out|"
     r"abwesenheit|abwesend|nicht im büro|urlaub|außer haus|"

@@ -113,7 +113,8 @@ RETURNED_MESSAGE_MARKERS = re.compile(
     r"(?:attached|included|below))|original message[ \t]*(?:-{2,}|:|$)|original message details|"
     r"unsent message (?:below|follows)|returned message|"
     r"message text follows|the header of the original message|undelivered message headers|"
-    r"copy of (?:the |your )?(?:original )?message|rejected message|headers of the original message|"
+    r"copy of (?:the |your )?(?:original )?message|rejected message|"
+    r"headers of the original message|"
     r"your message reads|(?:partial )?message headers? follows?|original message header|"
     r"\*+ ?message headers? ?\*+|returned mail|"
     r"original mail(?: header)?s?|attached is a copy of|message header follows|"
@@ -157,45 +158,69 @@ RECIPIENT_LINES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
     for name, pattern in (
         # Postfix (bounce(8) template): "<user@example.org> (expanded from <x>): text"
-        ("postfix", rf"^<(?P<addr>{_ADDR})>(?: \(expanded from <[^>\n]{{0,300}}>\))?:[ \t]*"
-                    rf"(?P<text>.*)$"),
+        (
+            "postfix",
+            rf"^<(?P<addr>{_ADDR})>(?: \(expanded from <[^>\n]{{0,300}}>\))?:[ \t]*"
+            rf"(?P<text>.*)$",
+        ),
         # Sendmail: "<user@example.org>... User unknown" / "... while talking to"
         ("sendmail", rf"^[ \t]*<?(?P<addr>{_ADDR})>?\.\.\.[ \t]*(?P<text>.*)$"),
         # Sendmail's list: "----- The following addresses had permanent fatal errors -----"
         # and the address on the next line (also Biglobe, Trend Micro, V5 Sendmail).
-        ("sendmail-list", rf"^[ \t]*-{{2,}}[^\n]{{0,20}}(?:following address(?:es)? (?:had|has)|"
-                          rf"addresses had)[^\n]{{0,80}}\n[ \t]*<?(?P<addr>{_ADDR})>?(?P<text>[^\n]*)$"),
+        (
+            "sendmail-list",
+            rf"^[ \t]*-{{2,}}[^\n]{{0,20}}(?:following address(?:es)? (?:had|has)|"
+            rf"addresses had)[^\n]{{0,80}}\n[ \t]*<?(?P<addr>{_ADDR})>?(?P<text>[^\n]*)$",
+        ),
         # SendGrid: "user:00000:<user@example.org> : Connection timed out in connect"
         ("sendgrid", rf"^[\w.+-]{{1,64}}:\d{{1,10}}:<(?P<addr>{_ADDR})>[ \t]*:[ \t]*(?P<text>.*)$"),
         # SMTP transcripts: Sendmail ">>> RCPT To:<user@...>", Postfix " In:  RCPT TO:<...>"
-        ("transcript", rf"^[ \t]*(?:>>>|in:)?[ \t]*RCPT[ \t]+TO:[ \t]*<(?P<addr>{_ADDR})>"
-                       rf"(?P<text>.*)$"),
+        (
+            "transcript",
+            rf"^[ \t]*(?:>>>|in:)?[ \t]*RCPT[ \t]+TO:[ \t]*<(?P<addr>{_ADDR})>"
+            rf"(?P<text>.*)$",
+        ),
         # Exchange 2003 / Notes: "user@example.org on 1/2/2009 3:04 PM", "... on Thu, 29 Apr".
-        ("exchange", rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]+on[ \t]+{_DATE_WORDS}"
-                     rf"(?P<text>.*)$"),
+        (
+            "exchange",
+            rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]+on[ \t]+{_DATE_WORDS}"
+            rf"(?P<text>.*)$",
+        ),
         # Exchange 2007+/O365: "user@example.org" alone after "Delivery has failed to these
         # recipients"; Exim "  user@example.org" indented; Gmail "     user@example.org";
         # qmail / Yahoo / Courier "<user@example.org>:".
-        ("line", rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]*(?:\((?:generated|expanded) "
-                 rf"from [^)\n]{{0,300}}\))?[ \t]*:?[ \t]*$"),
+        (
+            "line",
+            rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]*(?:\((?:generated|expanded) "
+            rf"from [^)\n]{{0,300}}\))?[ \t]*:?[ \t]*$",
+        ),
         # OpenSMTPD, Courier, ... "user@example.org: 550 ..."
-        ("colon", rf"^[ \t]*(?:[*•][ \t]*)?{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]*:[ \t]+"
-                  rf"(?P<text>\S.*)$"),
+        (
+            "colon",
+            rf"^[ \t]*(?:[*•][ \t]*)?{_OPEN}(?P<addr>{_ADDR}){_CLOSE}[ \t]*:[ \t]+"
+            rf"(?P<text>\S.*)$",
+        ),
         # Free text: "There was an error delivering your mail to <user@...>." (DragonFly),
         # "could not be delivered to user@...", "Delivery to the following recipient failed".
         # X.400 forms in old Exchange reports: "c=US;a= ;p=...;dda:SMTP=user@example.com;"
         ("x400", rf"\bSMTP[=:](?P<addr>{_ADDR_BODY})(?P<text>.*)$"),
-        ("phrase", rf"(?:addressed(?:[ \t]+to)?[ \t]*,?|deliver(?:ing|y|ed)?|send(?:ing)?|sent|"
-                   rf"relay(?:ing)?)[ \t]+(?:(?:of|your|"
-                   rf"the|this|a)[ \t]+)?(?:(?:e-?mail|mail|message)[ \t]+)?(?:to|for)[ \t]+"
-                   rf"(?:the[ \t]+)?(?:(?:following[ \t]+)?(?:recipient|address|user)s?[ \t]*)?:?[ \t]*"
-                   rf"{_OPEN}(?P<addr>{_ADDR}){_CLOSE}(?P<text>.*)$"),
+        (
+            "phrase",
+            rf"(?:addressed(?:[ \t]+to)?[ \t]*,?|deliver(?:ing|y|ed)?|send(?:ing)?|sent|"
+            rf"relay(?:ing)?)[ \t]+(?:(?:of|your|"
+            rf"the|this|a)[ \t]+)?(?:(?:e-?mail|mail|message)[ \t]+)?(?:to|for)[ \t]+"
+            rf"(?:the[ \t]+)?(?:(?:following[ \t]+)?(?:recipient|address|user)s?[ \t]*)?:?[ \t]*"
+            rf"{_OPEN}(?P<addr>{_ADDR}){_CLOSE}(?P<text>.*)$",
+        ),
         # "Recipient: user@example.org", "Original-Recipient: rfc822;user@...", "To: <...>" in
         # a report body, "Failed address: ...", "Unknown user: ...".
-        ("labelled", rf"(?:\brecipient(?:\(s\))?|\brcpt to|failed address|\baddressee|\bthe user|"
-                     rf"\buser(?:name)?|\bmailbox|\baddress(?:es)?|destinatario|empfänger|\bto)[ \t]*"
-                     rf"(?:address)?[ \t]*[:=]?[ \t]*(?:rfc822;)?[ \t]*{_OPEN}(?P<addr>{_ADDR})"
-                     rf"{_CLOSE}(?P<text>.*)$"),
+        (
+            "labelled",
+            rf"(?:\brecipient(?:\(s\))?|\brcpt to|failed address|\baddressee|\bthe user|"
+            rf"\buser(?:name)?|\bmailbox|\baddress(?:es)?|destinatario|empfänger|\bto)[ \t]*"
+            rf"(?:address)?[ \t]*[:=]?[ \t]*(?:rfc822;)?[ \t]*{_OPEN}(?P<addr>{_ADDR})"
+            rf"{_CLOSE}(?P<text>.*)$",
+        ),
     )
 )
 #: Formats whose matches are weak enough that our own and MTA addresses are filtered out.
@@ -811,10 +836,9 @@ def _parse(mail: InboundMail) -> Bounce | None:
 
     rows, dsn_seen = _rfc3464(view)
     fmt = "rfc3464"
-    if dsn_seen and not any(r.action in _FAILING_ACTIONS for r in rows):
+    if dsn_seen and rows and not any(r.action in _FAILING_ACTIONS for r in rows):
         # RFC 3464 §2.3.3: delivered / relayed / expanded only: a delivery report, not a bounce.
-        if rows:
-            return None
+        return None
     rows = [r for r in rows if r.action in _FAILING_ACTIONS or r.action is None]
     if not rows:
         ses_rows, ses_id, is_ses = _ses_json(view)
@@ -870,6 +894,12 @@ def _parse(mail: InboundMail) -> Bounce | None:
             re.IGNORECASE,
         ):
             rows = [attrs.evolve(r, action="delayed") for r in rows]
+    if len(rows) == 1 and rows[0].status is None and fmt not in ("rfc3464", "amazon-ses-json"):
+        # one recipient: a status anywhere in the report is its status (Office 365 puts it in
+        # "Diagnostic information for administrators", paragraphs below the address)
+        anywhere = normalise_status(view.report + "\n" + view.transcript, failures_only=True)
+        if anywhere is not None:
+            rows = [attrs.evolve(rows[0], status=anywhere)]
     recipients = tuple(_rows_to_recipients(rows, view))
     kind = (
         BounceKind.DELAY

@@ -96,7 +96,8 @@ REASONS: Mapping[BounceReason, ReasonPolicy] = MappingProxyType(
             blocks=True,
             block_for=3 * _H,
             alert=True,
-            why="spam filter, blocklist, SPF/DKIM/DMARC or content policy: an operator should look, "
+            why="spam filter, blocklist, SPF/DKIM/DMARC or content policy: an operator should "
+            "look, "
             "the address itself is fine",
         ),
         R.TRANSIENT: ReasonPolicy(
@@ -115,7 +116,8 @@ REASONS: Mapping[BounceReason, ReasonPolicy] = MappingProxyType(
             hard=False,
             blocks=False,
             block_for=None,
-            why="a delay warning (RFC 3464 Action: delayed): the MTA is still trying; never answered",
+            why="a delay warning (RFC 3464 Action: delayed): the MTA is still trying; never "
+            "answered",
         ),
         R.UNKNOWN: ReasonPolicy(
             hard=False,
@@ -198,7 +200,8 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"sender address rejected",
             r"envelope sender",
             r"sender (?:is )?(?:on|in) (?:a |the )?(?:block|black|deny)",
-            r"your (?:ip|domain|server) (?:address )?(?:has been |is |was )?(?:blocked|listed|banned)",
+            r"your (?:ip|domain|server) (?:address )?(?:has been |is |was )?"
+            r"(?:blocked|listed|banned)",
             r"service refused",
             r"purported responsible address",
         ),
@@ -222,6 +225,7 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
         R.SUPPRESSED,
         _rx(
             r"suppression list",
+            r"(?:has |have )?suppressed sending",
             r"address is suppressed",
             r"recipient is suppressed",
             r"on (?:the|our|your|an) (?:account[- ]level )?suppress",
@@ -231,7 +235,8 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
     (
         R.RELAY_DENIED,
         _rx(
-            r"relay(?:ing)? (?:access )?(?:denied|not (?:permitted|allowed|authori[sz]ed)|prohibited)",
+            r"relay(?:ing)? (?:access )?"
+            r"(?:denied|not (?:permitted|allowed|authori[sz]ed)|prohibited)",
             r"unable to relay",
             r"(?:we|i) do not relay",
             r"not permitted to relay",
@@ -325,7 +330,8 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"(?:account|mail ?box|user|recipient|address) (?:has been |is |was )?(?:currently )?"
             r"(?:disabled|suspended|deactivated|inactive|locked|frozen|closed|expired|not active|"
             r"discontinued|de-?activated|on hold|blocked by (?:the )?administrator)",
-            r"(?:disabled|suspended|inactive|deactivated|locked|closed|expired) (?:account|mail ?box|"
+            r"(?:disabled|suspended|inactive|deactivated|locked|closed|expired) "
+            r"(?:account|mail ?box|"
             r"user|recipient)",
             r"account (?:has been )?disabled or discontinued",
             r"mailbox (?:currently )?suspended",
@@ -390,11 +396,13 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"unknown (?:user|recipient|mail ?box|local[- ]?part|address|alias|"
             r"account|e-?mail address|or illegal alias)",
             r"no such (?:user|mail ?box|recipient|account|address|person|local user|e-?mail)",
-            r"(?:user|mail ?box|recipient|account|address|addressee|e-?mail(?: address)?|local part|"
+            r"(?:user|mail ?box|recipient|account|address|addressee|e-?mail(?: address)?|"
+            r"local part|"
             r"person) (?:name )?(?:\S+ )?(?:does not|doesn'?t|did not|not) exists?",
             r"(?:user|mail ?box|recipient|address|account|addressee) (?:was |is )?not found",
             r"invalid (?:recipient|mail ?box|user|address|e-?mail address|account)",
-            r"(?:recipient|address|mailbox|user) (?:is )?(?:invalid|not valid|unavailable|not local)",
+            r"(?:recipient|address|mailbox|user) (?:is )?"
+            r"(?:invalid|not valid|unavailable|not local)",
             r"addressee unknown",
             r"not a valid (?:user|mail ?box|recipient|address|account)",
             r"no mail ?box (?:here|by that name|found)",
@@ -478,7 +486,7 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"encryption required",
             r"syntax error",
             r"\brfc ?(?:5322|2822|822)\b(?![;=])",
-                    r"bare lf",
+            r"bare lf",
             r"line too long",
             r"not compliant",
             r"bulk mail",
@@ -516,7 +524,8 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"rate exceeded",
             r"try (?:again )?later",
             r"please try again",
-            r"temporar(?:il)?y (?:unavailable|failure|deferred|rejected|error|blocked|not available)",
+            r"temporar(?:il)?y "
+            r"(?:unavailable|failure|deferred|rejected|error|blocked|not available)",
             r"temporary (?:failure|error|problem|local problem)",
             r"service (?:not available|"
             r"unavailable|temporarily)",
