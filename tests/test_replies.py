@@ -24,8 +24,8 @@ from helpmail.replies import (
     extract_reply,
     marker_html,
     marker_text,
+    vocabulary,
 )
-from helpmail.replies import vocabulary
 
 DATA = Path(__file__).parent / "data" / "replies"
 QUOTE = "> Hello Bob,\n>\n> your printer is fixed.\n>\n> Kind regards,\n> Support"
@@ -59,8 +59,13 @@ def test_reply_is_a_frozen_value() -> None:
 
 
 def test_import_has_no_io_modules() -> None:
-    code = "import sys, helpmail.replies; print(sorted(m for m in ('email', 'socket', 'ssl', 'email.utils') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, helpmail.replies; print(sorted(m for m in ('email', 'socket', 'ssl', "
+        "'email.utils') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -73,16 +78,21 @@ def test_marker_texts_and_html() -> None:
     assert marker_text("nl-BE") == REPLY_MARKER_TEXT_NL
     assert marker_text("fr") == REPLY_MARKER_TEXT  # no localised default: English
     assert marker_text("en", text="$helpdesk-replyabove$") == "$helpdesk-replyabove$"
-    assert set(MARKER_TEXTS) == {"en", "de", "nl"} and DEFAULT_MARKERS == tuple(MARKER_TEXTS.values())
+    assert set(MARKER_TEXTS) == {"en", "de", "nl"}
+    assert tuple(MARKER_TEXTS.values()) == DEFAULT_MARKERS
     html = marker_html("de")
-    assert f'id="{REPLY_MARKER_HTML_ID}"' in html and f'class="{REPLY_MARKER_HTML_ID}"' in html
+    assert f'id="{REPLY_MARKER_HTML_ID}"' in html
+    assert f'class="{REPLY_MARKER_HTML_ID}"' in html
     assert REPLY_MARKER_TEXT_DE in html
     assert "&lt;b&gt;" in marker_html(text="<b>")
 
 
 @pytest.mark.parametrize("lang", ["en", "de", "nl"])
 def test_marker_cuts_above(lang: str) -> None:
-    mail = f"Thanks!\n\nOn Mon, 23 Nov 2026 at 10:00, Support <s@example.com> wrote:\n> {marker_text(lang)}\n{QUOTE}"
+    mail = (
+        f"Thanks!\n\nOn Mon, 23 Nov 2026 at 10:00, Support <s@example.com> wrote:\n> "
+        f"{marker_text(lang)}\n{QUOTE}"
+    )
     reply = extract_reply(mail)
     assert reply.method is Method.OWN_MARKER
     assert reply.text == "Thanks!"
@@ -93,7 +103,8 @@ def test_marker_cuts_above(lang: str) -> None:
 def test_marker_unquoted_below_outlook_header() -> None:
     mail = (
         "Works, thanks.\n\nFrom: Support <s@example.com>\nSent: Monday, November 23, 2026 10:00\n"
-        f"To: Bob\nSubject: [#1] Printer\n\n{REPLY_MARKER_TEXT}\n\nHello Bob, where is this printer we talk about"
+        f"To: Bob\nSubject: [#1] Printer\n\n{REPLY_MARKER_TEXT}\n\nHello Bob, where is this "
+        f"printer we talk about"
     )
     reply = extract_reply(mail)
     assert (reply.text, reply.method) == ("Works, thanks.", Method.OWN_MARKER)
@@ -102,13 +113,18 @@ def test_marker_unquoted_below_outlook_header() -> None:
 def test_marker_wrapped_over_lines() -> None:
     mail = f"Yes.\n\n> ===== reply above\n> this line =====\n{QUOTE}"
     reply = extract_reply(mail)
-    assert reply.text == "Yes." and ReplyFlag.MARKER_WRAPPED in reply.flags
+    assert reply.text == "Yes."
+    assert ReplyFlag.MARKER_WRAPPED in reply.flags
 
 
 def test_marker_quoted_printable_garbled() -> None:
-    mail = "Yes.\n\n> =3D=3D=3D=3D=3D reply above th=\nis line =3D=3D=3D=3D=3D\n> Hello Bob, quoted text here=\n and more\n"
+    mail = (
+        "Yes.\n\n> =3D=3D=3D=3D=3D reply above th=\nis line =3D=3D=3D=3D=3D\n> Hello Bob, "
+        "quoted text here=\n and more\n"
+    )
     reply = extract_reply(mail)
-    assert reply.text == "Yes." and reply.method is Method.OWN_MARKER
+    assert reply.text == "Yes."
+    assert reply.method is Method.OWN_MARKER
 
 
 def test_custom_marker() -> None:
@@ -140,7 +156,8 @@ def test_answer_below_the_marker_is_kept() -> None:
 
 PARENT = (
     "Hello Bob,\n\nwe have sent a technician to look at the printer on floor three.\n"
-    "It should work again by noon. Please tell us whether it does.\n\nKind regards,\nExample Support"
+    "It should work again by noon. Please tell us whether it does.\n\nKind regards,\nExample "
+    "Support"
 )
 
 
@@ -215,7 +232,8 @@ def test_attribution_without_quote_markers_ends_the_reply(lang: str) -> None:
 def test_ordinary_sentences_are_not_attributions() -> None:
     mail = "On Monday I tried again.\nHere is what the technician wrote:\n\nIt was the fuser."
     reply = extract_reply(mail)
-    assert reply.text == mail and reply.method is Method.NONE
+    assert reply.text == mail
+    assert reply.method is Method.NONE
 
 
 # -- header blocks and dividers -----------------------------------------------------------------
@@ -247,10 +265,18 @@ HEADER_BLOCKS = {
 @pytest.mark.parametrize("lang", sorted(HEADER_BLOCKS))
 def test_localised_header_blocks(lang: str, bold: bool) -> None:
     keys = HEADER_BLOCKS[lang]
-    values = ("Anna Support <anna@example.com>", "23.11.2026 10:00", "Bob <bob@example.org>", "Printer")
+    values = (
+        "Anna Support <anna@example.com>",
+        "23.11.2026 10:00",
+        "Bob <bob@example.org>",
+        "Printer",
+    )
     star = "*" if bold else ""
     block = "\n".join(f"{star}{k}:{star} {v}" for k, v in zip(keys, values, strict=True))
-    mail = f"Danke schön.\n\n________________________________\n{block}\n\nHello Bob,\nyour printer is fixed."
+    mail = (
+        f"Danke schön.\n\n________________________________\n{block}\n\nHello Bob,\nyour "
+        f"printer is fixed."
+    )
     reply = extract_reply(mail)
     assert reply.text == "Danke schön."
     assert reply.method is Method.HEADER_BLOCK
@@ -282,25 +308,36 @@ def test_divider_of_unknown_language_needs_a_header_block_below() -> None:
     assert extract_reply(cut).text == "Reply."
 
 
-# -- HTML containers --------------------------------------------------------------------------------
+# -- HTML containers
+# --------------------------------------------------------------------------------
 
 HTML_QUOTES = {
-    "gmail": '<div dir="ltr">New text.</div><div class="gmail_quote"><div class="gmail_attr">On Mon wrote:</div>'
+    "gmail": '<div dir="ltr">New text.</div><div class="gmail_quote"><div class="gmail_attr">On '
+    "Mon wrote:</div>"
     '<blockquote class="gmail_quote">Old text.</blockquote></div>',
-    "gmail-2026": '<div dir="ltr">New text.</div><div class="gmail_quote gmail_quote_container"><div dir="ltr" '
-    'class="gmail_attr">On Mon, Anna wrote:<br></div><blockquote class="gmail_quote">Old text.</blockquote></div>',
-    "outlook-web": '<div>New text.</div><div id="appendonsend"></div><hr><div id="divRplyFwdMsg"><b>From:</b> Anna'
+    "gmail-2026": '<div dir="ltr">New text.</div><div class="gmail_quote '
+    'gmail_quote_container"><div dir="ltr" '
+    'class="gmail_attr">On Mon, Anna wrote:<br></div><blockquote class="gmail_quote">Old '
+    "text.</blockquote></div>",
+    "outlook-web": '<div>New text.</div><div id="appendonsend"></div><hr><div '
+    'id="divRplyFwdMsg"><b>From:</b> Anna'
     "<br><b>Sent:</b> Monday<br><b>Subject:</b> x</div><div>Old text.</div>",
-    "outlook-desktop": "<div class=WordSection1><p class=MsoNormal>New text.</p><div style='border:none;border-top:solid "
-    "#E1E1E1 1.0pt'><p class=MsoNormal><b>From:</b> Anna<br><b>Sent:</b> Monday<br><b>To:</b> Bob<br><b>Subject:</b>"
+    "outlook-desktop": "<div class=WordSection1><p class=MsoNormal>New text.</p><div "
+    "style='border:none;border-top:solid "
+    "#E1E1E1 1.0pt'><p class=MsoNormal><b>From:</b> Anna<br><b>Sent:</b> Monday<br><b>To:</b> "
+    "Bob<br><b>Subject:</b>"
     " x</p></div><p class=MsoNormal>Old text.</p></div>",
-    "yahoo": '<div>New text.</div><div id="yahoo_quoted_123" class="yahoo_quoted"><div>On Monday, Anna wrote:</div>'
+    "yahoo": '<div>New text.</div><div id="yahoo_quoted_123" class="yahoo_quoted"><div>On Monday, '
+    "Anna wrote:</div>"
     "<div>Old text.</div></div>",
-    "thunderbird": '<p>New text.</p><div class="moz-cite-prefix">On 23.11.26 10:00, Anna wrote:<br></div>'
+    "thunderbird": '<p>New text.</p><div class="moz-cite-prefix">On 23.11.26 10:00, Anna '
+    "wrote:<br></div>"
     '<blockquote type="cite">Old text.</blockquote>',
-    "apple": '<div>New text.</div><div><br><blockquote type="cite"><div>On 23 Nov 2026, at 10:00, Anna wrote:</div>'
+    "apple": '<div>New text.</div><div><br><blockquote type="cite"><div>On 23 Nov 2026, at 10:00, '
+    "Anna wrote:</div>"
     "<div>Old text.</div></blockquote></div>",
-    "hotmail": '<div>New text.<div><hr id="stopSpelling">Date: x<br>From: a@b.c<br>Subject: y<br>Old text.</div></div>',
+    "hotmail": '<div>New text.<div><hr id="stopSpelling">Date: x<br>From: a@b.c<br>Subject: '
+    "y<br>Old text.</div></div>",
 }
 
 
@@ -313,9 +350,15 @@ def test_html_quote_containers(client: str) -> None:
 
 
 def test_gmail_container_holding_the_only_text_is_not_deleted() -> None:
-    html = '<div class="gmail_quote gmail_quote_container"><div dir="ltr">Only text, written inside the wrapper.</div></div>'
+    html = (
+        '<div class="gmail_quote gmail_quote_container"><div dir="ltr">Only text, written '
+        "inside the wrapper.</div></div>"
+    )
     assert extract_reply("", html=html).text == "Only text, written inside the wrapper."
-    quote_only = '<div class="gmail_quote"><blockquote class="gmail_quote">Just the quote.</blockquote></div>'
+    quote_only = (
+        '<div class="gmail_quote"><blockquote class="gmail_quote">Just the '
+        "quote.</blockquote></div>"
+    )
     reply = extract_reply("", html=quote_only)
     assert reply.text == "Just the quote."
     assert ReplyFlag.QUOTE_ONLY in reply.flags
@@ -388,8 +431,10 @@ def test_signature_only_mail_keeps_it() -> None:
 
 def test_forward_note_and_forwarded_message() -> None:
     mail = (
-        "Please look at this.\n\n---------- Forwarded message ---------\nFrom: Carl <carl@example.net>\n"
-        "Date: Mon, 23 Nov 2026 at 09:00\nSubject: Broken invoice\nTo: Bob <bob@example.org>\n\nThe invoice is wrong."
+        "Please look at this.\n\n---------- Forwarded message ---------\nFrom: Carl "
+        "<carl@example.net>\n"
+        "Date: Mon, 23 Nov 2026 at 09:00\nSubject: Broken invoice\nTo: Bob "
+        "<bob@example.org>\n\nThe invoice is wrong."
     )
     reply = extract_reply(mail)
     assert reply.text == "Please look at this."
@@ -402,29 +447,43 @@ def test_forward_note_and_forwarded_message() -> None:
 
 
 def test_apple_forward_and_localised_forward() -> None:
-    apple = "FYI\n\nBegin forwarded message:\n\n> From: Carl <carl@example.net>\n> Subject: Hi\n>\n> Body text."
+    apple = (
+        "FYI\n\nBegin forwarded message:\n\n> From: Carl <carl@example.net>\n> Subject: "
+        "Hi\n>\n> Body text."
+    )
     reply = extract_reply(apple)
-    assert reply.text == "FYI" and reply.forwarded is not None
+    assert reply.text == "FYI"
+    assert reply.forwarded is not None
     assert reply.forwarded.text == "Body text."
-    german = "Siehe unten.\n\n-------- Weitergeleitete Nachricht --------\nBetreff: Rechnung\nVon: Carl <c@x.de>\n\nText."
+    german = (
+        "Siehe unten.\n\n-------- Weitergeleitete Nachricht --------\nBetreff: "
+        "Rechnung\nVon: Carl <c@x.de>\n\nText."
+    )
     assert extract_reply(german).forwarded is not None
 
 
 def test_forward_without_note_returns_the_forwarded_text() -> None:
-    mail = "---------- Forwarded message ---------\nFrom: Carl <carl@example.net>\nSubject: Broken\n\nThe invoice is wrong."
+    mail = (
+        "---------- Forwarded message ---------\nFrom: Carl <carl@example.net>\nSubject: "
+        "Broken\n\nThe invoice is wrong."
+    )
     reply = extract_reply(mail)
     assert reply.text == "The invoice is wrong."
-    assert ReplyFlag.FORWARD_ONLY in reply.flags and reply.forwarded is not None
+    assert ReplyFlag.FORWARD_ONLY in reply.flags
+    assert reply.forwarded is not None
 
 
 def test_outlook_forward_known_by_subject() -> None:
     raw = (
-        b"From: bob@example.org\r\nTo: s@example.com\r\nSubject: WG: Rechnung\r\n\r\nBitte pruefen.\r\n\r\n"
-        b"Von: Carl <c@x.de>\r\nGesendet: Montag\r\nAn: Bob\r\nBetreff: Rechnung\r\n\r\nDie Rechnung.\r\n"
+        b"From: bob@example.org\r\nTo: s@example.com\r\nSubject: WG: Rechnung\r\n\r\nBitte "
+        b"pruefen.\r\n\r\n"
+        b"Von: Carl <c@x.de>\r\nGesendet: Montag\r\nAn: Bob\r\nBetreff: Rechnung\r\n\r\nDie "
+        b"Rechnung.\r\n"
     )
     reply = extract_reply(parse_mail(raw))
     assert reply.text == "Bitte pruefen."
-    assert reply.forwarded is not None and reply.forwarded.headers["subject"] == "Rechnung"
+    assert reply.forwarded is not None
+    assert reply.forwarded.headers["subject"] == "Rechnung"
 
 
 # -- reply position -------------------------------------------------------------------------------
@@ -443,7 +502,10 @@ def test_quote_only_returns_the_quote() -> None:
 
 
 def test_interleaved_answers_keep_the_quoted_lines() -> None:
-    mail = f"{ATTRIBUTIONS['en']}\n> Is it fixed?\nYes.\n> And the toner?\nAlso replaced.\n>\n> Support\n"
+    mail = (
+        f"{ATTRIBUTIONS['en']}\n> Is it fixed?\nYes.\n> And the toner?\nAlso replaced.\n>\n> "
+        f"Support\n"
+    )
     reply = extract_reply(mail)
     assert reply.method is Method.INTERLEAVED
     assert reply.text == "> Is it fixed?\nYes.\n> And the toner?\nAlso replaced."
@@ -464,13 +526,15 @@ def test_lone_quoted_line_is_not_a_quote() -> None:
 
 def test_inbound_mail_html_only() -> None:
     raw = (
-        b"From: bob@example.org\r\nTo: s@example.com\r\nSubject: Re: x\r\nContent-Type: text/html\r\n\r\n"
+        b"From: bob@example.org\r\nTo: s@example.com\r\nSubject: Re: x\r\nContent-Type: "
+        b"text/html\r\n\r\n"
         b"<p>Html answer.</p><blockquote type='cite'>Old<br>text</blockquote>"
     )
     mail = parse_mail(raw)
     assert mail.text_from_html
     reply = extract_reply(mail)
-    assert reply.text == "Html answer." and ReplyFlag.FROM_HTML in reply.flags
+    assert reply.text == "Html answer."
+    assert ReplyFlag.FROM_HTML in reply.flags
 
 
 def test_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -501,7 +565,10 @@ def test_long_quoted_thread() -> None:
 
 
 def test_twenty_thousand_quoted_lines() -> None:
-    mail = "Short answer.\n\nOn Mon, Bob <b@x.org> wrote:\n" + "> quoted line with some words\n" * 20_000
+    mail = (
+        "Short answer.\n\nOn Mon, Bob <b@x.org> wrote:\n"
+        + "> quoted line with some words\n" * 20_000
+    )
     reply = extract_reply(mail)
     assert reply.text == "Short answer."
     assert reply.quoted.count("\n") >= 19_999
@@ -530,8 +597,31 @@ def test_vocabulary_is_data() -> None:
     ]
     for table in tables:
         for lang, phrase in table:
-            assert 2 <= len(lang) <= 3 and phrase.strip() == phrase and phrase
+            assert 2 <= len(lang) <= 3
+            assert phrase.strip() == phrase
+            assert phrase
     langs = {lang for lang, _field, _key in vocabulary.HEADER_KEYS}
-    required = "en de nl fr es it pt pl da no sv fi ru uk cs ro hu ja zh ko".split()
+    required = [
+        "en",
+        "de",
+        "nl",
+        "fr",
+        "es",
+        "it",
+        "pt",
+        "pl",
+        "da",
+        "no",
+        "sv",
+        "fi",
+        "ru",
+        "uk",
+        "cs",
+        "ro",
+        "hu",
+        "ja",
+        "zh",
+        "ko",
+    ]
     assert set(required) <= langs
     assert set(required) <= {lang for lang, _verb in vocabulary.ATTRIBUTION_VERBS} | {"ja", "ru"}

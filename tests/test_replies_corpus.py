@@ -7,8 +7,8 @@ space removed, as upstream does.
 
 Where a corpus's idea of "the reply" differs from helpmail's policy (talon keeps signatures,
 taglines and forwards; quotequail expects ``""`` for a forward without a note; several corpora cut
-sign-offs), ``tests/data/replies/policy.json`` gives helpmail's expectation and the reason, and these
-tests assert that instead.
+sign-offs), ``tests/data/replies/policy.json`` gives helpmail's expectation and the reason, and
+these tests assert that instead.
 """
 
 from __future__ import annotations
@@ -50,8 +50,12 @@ def _policy() -> dict[str, Any]:
 
 @cache
 def _corpus(name: str) -> tuple[dict[str, str], dict[str, Any]]:
-    expected: dict[str, str] = json.loads((DATA / name / "expected.json").read_text(encoding="utf-8"))
-    meta: dict[str, Any] = json.loads((DATA / name / "meta.json").read_text(encoding="utf-8"))["cases"]
+    expected: dict[str, str] = json.loads(
+        (DATA / name / "expected.json").read_text(encoding="utf-8")
+    )
+    meta: dict[str, Any] = json.loads((DATA / name / "meta.json").read_text(encoding="utf-8"))[
+        "cases"
+    ]
     return expected, meta
 
 
@@ -108,7 +112,8 @@ def test_corpus_case(corpus: str, case: str) -> None:
 
 
 def test_policy_cases_exist_and_differ_for_a_reason() -> None:
-    """Every policy override names a real case, and the corpus's own expectation differs from ours."""
+    """Every policy override names a real case, and the corpus's own expectation differs from
+    ours."""
     for key, override in _policy()["cases"].items():
         if key.startswith("_"):
             continue
@@ -147,9 +152,14 @@ def test_marker_corpus_parent_without_marker(case: str) -> None:
     lang = "de" if ("_de" in case or "gmx" in case) else ("nl" if "_nl" in case else "en")
     parent = (DATA / "marker" / f"parent_{lang}.txt").read_text(encoding="utf-8")
     text = mail.text
-    for marker in ("===== reply above this line =====", "===== Bitte oberhalb dieser Zeile antworten =====",
-                   "===== Antwoord boven deze regel =====", "reply above th=\nis line", "Bitte oberhalb dieser",
-                   "Zeile antworten"):  # fmt: skip
+    for marker in (
+        "===== reply above this line =====",
+        "===== Bitte oberhalb dieser Zeile antworten =====",
+        "===== Antwoord boven deze regel =====",
+        "reply above th=\nis line",
+        "Bitte oberhalb dieser",
+        "Zeile antworten",
+    ):
         text = text.replace(marker, "")
     reply = extract_reply(text, parent=parent)
     assert reply.method is not Method.OWN_MARKER

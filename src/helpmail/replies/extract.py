@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from helpmail.mail.model import InboundMail
 
 MAX_INPUT_CHARS: Final = 4_000_000
-"""Characters of text (and of HTML) read; the rest is ignored and :attr:`ReplyFlag.TRUNCATED` set."""
+"""Characters of text (and of HTML) read; the rest is ignored and :attr:`ReplyFlag.TRUNCATED`
+set."""
 MAX_PARENT_WORDS: Final = 200_000
 """Words of the parent message used for matching."""
 
@@ -53,7 +54,7 @@ def extract_reply(
         return _extract(text, html_body, subject=subject, parent=parent, markers=markers)
     except Exception:  # never raise on mail content: return the whole text, flagged
         try:
-            fallback = text if isinstance(text, str) else ""
+            fallback = text
             if not fallback.strip() and isinstance(source, str):
                 fallback = source
             whole = _SENTINELS.sub("", fallback or "").strip()
@@ -88,7 +89,9 @@ def _extract(
 
     text_reply: Reply | None = None
     if text.strip():
-        text_reply = _extract_text(text, subject=subject, parent=parent_text, markers=marker_texts, flags=flags)
+        text_reply = _extract_text(
+            text, subject=subject, parent=parent_text, markers=marker_texts, flags=flags
+        )
         if text_reply.method in (Method.OWN_MARKER, Method.PARENT_MATCH) or not html:
             return text_reply
     if html:
@@ -160,9 +163,14 @@ def _extract_text(
     if cut is not None:
         above = lines[:cut]
         while above and (not above[-1].strip() or above[-1].lstrip()[:1] == ">"):
-            above.pop()  # the quote's own lines above the marker (Apple Mail quotes its attribution)
+            # the quote's own lines above the marker (Apple Mail quotes its attribution)
+            above.pop()
         part = text_algo.extract_lines(above, subject=subject)
-        if part.text.strip() and ReplyFlag.QUOTE_ONLY not in part.flags and ReplyFlag.FORWARD_ONLY not in part.flags:
+        if (
+            part.text.strip()
+            and ReplyFlag.QUOTE_ONLY not in part.flags
+            and ReplyFlag.FORWARD_ONLY not in part.flags
+        ):
             quoted = "\n".join(x for x in (part.quoted, "\n".join(lines[cut:]).strip()) if x)
             return _reply(part, method=Method.OWN_MARKER, quoted=quoted, flags=flags)
         # nothing above the marker: the answer is below it (or the mail is only the quote)
@@ -193,10 +201,18 @@ def _extract_text(
 
 
 def _reply(
-    part: text_algo.Part, *, method: Method | None = None, quoted: str | None = None, flags: set[ReplyFlag]
+    part: text_algo.Part,
+    *,
+    method: Method | None = None,
+    quoted: str | None = None,
+    flags: set[ReplyFlag],
 ) -> Reply:
     chosen = method or part.method
-    if ReplyFlag.FROM_HTML in flags and chosen in (Method.QUOTE_MARKER,) and part.quoted.startswith("\ue000"):
+    if (
+        ReplyFlag.FROM_HTML in flags
+        and chosen in (Method.QUOTE_MARKER,)
+        and part.quoted.startswith("\ue000")
+    ):
         chosen = Method.HTML_CONTAINER
     return Reply(
         text=_SENTINELS.sub("", part.text).strip("\n"),
@@ -220,7 +236,11 @@ def _looks_like_quoted_printable(text: str) -> bool:
         return False
     soft = len(_QP_SOFT_BREAK.findall(text, 0, 200_000))
     escapes = len(_QP_ESCAPES.findall(text, 0, 200_000))
-    return soft >= 2 and escapes >= 2 and ("=3D" in text or "=20" in text or "=C3" in text or "=E2" in text)
+    return (
+        soft >= 2
+        and escapes >= 2
+        and ("=3D" in text or "=20" in text or "=C3" in text or "=E2" in text)
+    )
 
 
 def _decode_quoted_printable(text: str) -> str:
@@ -236,12 +256,14 @@ def _words(text: str) -> list[str]:
 
 def _mark_parent(lines: list[str], parent: str) -> tuple[list[str], bool]:
     """Prefix with ``>`` the lines that repeat the parent message; report whether any did."""
-    words = _words(parent[: MAX_INPUT_CHARS])[:MAX_PARENT_WORDS]
+    words = _words(parent[:MAX_INPUT_CHARS])[:MAX_PARENT_WORDS]
     if len(words) < 3:
         return lines, False
     trigrams = {(words[k], words[k + 1], words[k + 2]) for k in range(len(words) - 2)}
     vocabulary = set(words)
-    parent_lines = {" ".join(_words(line)) for line in parent[:MAX_INPUT_CHARS].splitlines()[:50_000]}
+    parent_lines = {
+        " ".join(_words(line)) for line in parent[:MAX_INPUT_CHARS].splitlines()[:50_000]
+    }
     labels: list[str] = []
     for line in lines:
         line_words = _words(line[:2000].lstrip("> \t"))
@@ -251,7 +273,10 @@ def _mark_parent(lines: list[str], parent: str) -> tuple[list[str], bool]:
         if not line_words:
             labels.append("B")
         elif len(line_words) >= 3:
-            grams = [(line_words[k], line_words[k + 1], line_words[k + 2]) for k in range(len(line_words) - 2)]
+            grams = [
+                (line_words[k], line_words[k + 1], line_words[k + 2])
+                for k in range(len(line_words) - 2)
+            ]
             hits = sum(1 for gram in grams if gram in trigrams)
             labels.append("M" if hits * 10 >= len(grams) * 7 else "X")
         else:
@@ -278,5 +303,8 @@ def _mark_parent(lines: list[str], parent: str) -> tuple[list[str], bool]:
         k = end
     if not matched_rows:
         return lines, False
-    out = [("> " + line if row in matched_rows and not line.lstrip().startswith(">") else line) for row, line in enumerate(lines)]
+    out = [
+        ("> " + line if row in matched_rows and not line.lstrip().startswith(">") else line)
+        for row, line in enumerate(lines)
+    ]
     return out, True

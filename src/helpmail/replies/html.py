@@ -1,7 +1,8 @@
 """HTML mail to text for reply extraction: known quote containers become quotes.
 
 Clients mark the quoted part of an HTML reply with elements the text part does not show: Gmail's
-``div.gmail_quote`` (in 2026 wrapped in ``div.gmail_quote_container``, which is *not* a quote: it may
+``div.gmail_quote`` (in 2026 wrapped in ``div.gmail_quote_container``, which is *not* a quote: it
+may
 hold the reply itself), Outlook's ``#divRplyFwdMsg`` / ``#appendonsend``, Yahoo's ``yahoo_quoted``,
 Thunderbird's ``moz-cite-prefix`` + ``blockquote[type=cite]``, Apple Mail's ``blockquote``,
 ``#OLK_SRC_BODY_SECTION``, Hotmail's ``hr#stopSpelling``, Zimbra's ``hr#zwchr``.
@@ -30,25 +31,96 @@ MARKER: Final = "\ue001"
 """Text line standing for helpmail's marker element."""
 
 _BLOCK = frozenset(
-    {"p", "div", "section", "article", "header", "footer", "table", "tr", "ul", "ol", "dl", "dt", "dd",
-     "h1", "h2", "h3", "h4", "h5", "h6", "pre", "address", "center", "form", "hr", "body", "blockquote",
-     "li", "fieldset", "figure", "main", "nav", "aside", "span-block"}
-)  # fmt: skip
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "table",
+        "tr",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "pre",
+        "address",
+        "center",
+        "form",
+        "hr",
+        "body",
+        "blockquote",
+        "li",
+        "fieldset",
+        "figure",
+        "main",
+        "nav",
+        "aside",
+        "span-block",
+    }
+)
 _PARAGRAPH = frozenset({"p", "blockquote", "table", "h1", "h2", "h3"})
 _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "xml"})
 _VOID = frozenset(
-    {"br", "hr", "img", "meta", "link", "input", "col", "area", "base", "wbr", "source", "embed", "param", "track"}
+    {
+        "br",
+        "hr",
+        "img",
+        "meta",
+        "link",
+        "input",
+        "col",
+        "area",
+        "base",
+        "wbr",
+        "source",
+        "embed",
+        "param",
+        "track",
+    }
 )
 _SPACES_NO_NBSP = re.compile(r"[ \t\r\n\f\v\u200b\u200e\u200f\ufeff]+")
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b\u200e\u200f\ufeff]+")
 
 # class names (tokens, compared after an Outlook "x_" prefix is removed) and ids of quote containers
 _QUOTE_CLASSES = frozenset(
-    {"gmail_quote", "gmail_attr", "yahoo_quoted", "moz-cite-prefix", "protonmail_quote", "zmail_extra",
-     "ms-outlook-mobile-reference-message", "reply-quote", "quote"}
-)  # fmt: skip
-_QUOTE_IDS = frozenset({"olk_src_body_section", "yahoo_quoted", "isforwardcontent", "ms-outlook-mobile-reference-message"})
-_FROM_HERE_IDS = frozenset({"divrplyfwdmsg", "appendonsend", "stopspelling", "zwchr", "mail-editor-reference-message-container"})
+    {
+        "gmail_quote",
+        "gmail_attr",
+        "yahoo_quoted",
+        "moz-cite-prefix",
+        "protonmail_quote",
+        "zmail_extra",
+        "ms-outlook-mobile-reference-message",
+        "reply-quote",
+        "quote",
+    }
+)
+_QUOTE_IDS = frozenset(
+    {
+        "olk_src_body_section",
+        "yahoo_quoted",
+        "isforwardcontent",
+        "ms-outlook-mobile-reference-message",
+    }
+)
+_FROM_HERE_IDS = frozenset(
+    {
+        "divrplyfwdmsg",
+        "appendonsend",
+        "stopspelling",
+        "zwchr",
+        "mail-editor-reference-message-container",
+    }
+)
 _TRANSPARENT_CLASSES = frozenset({"gmail_quote_container", "gmail_extra"})
 
 
@@ -56,7 +128,8 @@ def _tokens(value: str | None) -> list[str]:
     if not value:
         return []
     out = []
-    for token in value.lower().split():
+    for raw in value.lower().split():
+        token = raw
         while token.startswith("x_"):
             token = token[2:]
         out.append(token)
@@ -90,7 +163,9 @@ class _Renderer(HTMLParser):
         if text:
             self.lines.append((self._prefix() + text).rstrip())
         elif "\u00a0" in joined and self.lines and self.lines[-1].strip("> ") != "":
-            self.lines.append(self._prefix().rstrip())  # a block holding only &nbsp; is a blank line
+            self.lines.append(
+                self._prefix().rstrip()
+            )  # a block holding only &nbsp; is a blank line
         if blank and self.lines and self.lines[-1].strip("> ") != "":
             self.lines.append(self._prefix().rstrip())
 
@@ -112,17 +187,18 @@ class _Renderer(HTMLParser):
         attr = dict(attrs)
         classes = _tokens(attr.get("class"))
         ident = (_tokens(attr.get("id")) or [""])[0]
-        if any(c.endswith(REPLY_MARKER_HTML_ID) for c in classes) or ident.endswith(REPLY_MARKER_HTML_ID):
+        if any(c.endswith(REPLY_MARKER_HTML_ID) for c in classes) or ident.endswith(
+            REPLY_MARKER_HTML_ID
+        ):
             self._sentinel(MARKER)
             if tag not in _VOID:
                 self.marker_depth = 1
                 self.marker_stack_len = len(self.stack)
                 self.stack.append((tag, 0, False))
             return
-        if ident in _FROM_HERE_IDS or ident.startswith("yahoo_quoted"):
-            if ident in _FROM_HERE_IDS:
-                self._sentinel(BOUNDARY)
-                self.quote_all = True
+        if ident in _FROM_HERE_IDS:
+            self._sentinel(BOUNDARY)
+            self.quote_all = True
         added = 0
         transparent = any(c in _TRANSPARENT_CLASSES for c in classes)
         is_container = not transparent and (

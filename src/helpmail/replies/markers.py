@@ -1,6 +1,7 @@
 """helpmail's own "reply above this line" marker: the texts, the HTML element, and finding it again.
 
-Every outgoing helpmail mail starts with a marker: a text line (:func:`marker_text`) in the text part
+Every outgoing helpmail mail starts with a marker: a text line (:func:`marker_text`) in the text
+part
 and an HTML element (:func:`marker_html`) in the HTML part. When the customer answers, everything
 from the marker down is the quoted helpmail mail, so the reply is what stands above it.
 
@@ -59,7 +60,7 @@ def marker_text(lang: str = "en", *, text: str | None = None) -> str:
     """
     if text is not None:
         return text
-    return MARKER_TEXTS.get(lang.split("-")[0].lower(), REPLY_MARKER_TEXT)
+    return MARKER_TEXTS.get(lang.split("-", maxsplit=1)[0].lower(), REPLY_MARKER_TEXT)
 
 
 def marker_html(lang: str = "en", *, text: str | None = None) -> str:
@@ -78,7 +79,8 @@ def marker_core(text: str) -> str:
 
 
 def _line_cores(line: str) -> tuple[str, str | None]:
-    """Core of a line with quote prefix removed, and the core with ``=XX`` escapes removed (or None)."""
+    """Core of a line with quote prefix removed, and the core with ``=XX`` escapes removed (or
+    None)."""
     line = _QUOTE_PREFIX.sub("", line[:400])
     plain = marker_core(line)
     if "=" in line and _QP_ESCAPE.search(line):
@@ -122,7 +124,9 @@ def find_marker(lines: Sequence[str], markers: Sequence[str]) -> MarkerHit | Non
                 continue
             for core in cores:
                 if variant == core:
-                    return MarkerHit(start=index, end=index, quoted=_is_quoted(line), garbled=garbled)
+                    return MarkerHit(
+                        start=index, end=index, quoted=_is_quoted(line), garbled=garbled
+                    )
                 if not core.startswith(variant) or len(variant) < 2:
                     # also accept the marker's tail sitting on this line after a wrap of decoration
                     continue

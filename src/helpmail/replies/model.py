@@ -1,4 +1,5 @@
-"""Value types of reply extraction: :class:`Reply`, :class:`Forwarded`, :class:`Method`, :class:`ReplyFlag`."""
+"""Value types of reply extraction: :class:`Reply`, :class:`Forwarded`, :class:`Method`,
+:class:`ReplyFlag`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ class Method(enum.StrEnum):
     PARENT_MATCH = "parent_match"
     """Text repeating the parent message (which helpmail sent) was removed."""
     HTML_CONTAINER = "html_container"
-    """A known HTML quote container (``gmail_quote``, ``divRplyFwdMsg``, ``blockquote type=cite`` ...)."""
+    """A known HTML quote container (``gmail_quote``, ``divRplyFwdMsg``, ``blockquote type=cite``
+    ...)."""
     ATTRIBUTION = "attribution"
     """An attribution line ("On ... wrote:", "Am ... schrieb ...:", "... 写道：")."""
     HEADER_BLOCK = "header_block"
@@ -23,7 +25,8 @@ class Method(enum.StrEnum):
     DIVIDER = "divider"
     """A divider line ("-----Original Message-----", "-------- Oprindelig besked --------")."""
     FORWARD = "forward"
-    """A forwarded message ("---------- Forwarded message ----------", "Begin forwarded message:")."""
+    """A forwarded message ("---------- Forwarded message ----------", "Begin forwarded
+    message:")."""
     QUOTE_MARKER = "quote_marker"
     """``>``-quoted lines without an attribution line."""
     INTERLEAVED = "interleaved"
@@ -54,9 +57,11 @@ class ReplyFlag(enum.StrEnum):
     MARKER_GARBLED = "marker_garbled"
     """The own marker line carried undecoded quoted-printable (``=3D``, soft breaks)."""
     UNDECODED_QP = "undecoded_qp"
-    """The text still carried quoted-printable encoding (``=3D``, soft line breaks); it was decoded."""
+    """The text still carried quoted-printable encoding (``=3D``, soft line breaks); it was
+    decoded."""
     TRUNCATED = "truncated"
-    """The input was longer than :data:`helpmail.replies.MAX_INPUT_CHARS`; only its start was read."""
+    """The input was longer than :data:`helpmail.replies.MAX_INPUT_CHARS`; only its start was
+    read."""
     INTERNAL_ERROR = "internal_error"
     """The extractor failed on this input; :attr:`Reply.text` is the whole text."""
 
@@ -97,7 +102,9 @@ class Reply:
     @property
     def confidence(self) -> float:
         """A rough confidence in ``text`` (1.0 for the own marker, lower for guesses)."""
-        return _CONFIDENCE.get(self.method, 0.5) * (0.6 if ReplyFlag.INTERNAL_ERROR in self.flags else 1.0)
+        return _CONFIDENCE.get(self.method, 0.5) * (
+            0.6 if ReplyFlag.INTERNAL_ERROR in self.flags else 1.0
+        )
 
 
 _CONFIDENCE: dict[Method, float] = {

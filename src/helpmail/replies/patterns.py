@@ -13,9 +13,10 @@ from typing import Final
 from helpmail.replies import vocabulary as v
 
 MAX_CLASSIFY_CHARS: Final = 400
-"""Only this many characters of a line take part in classification (attribution, header, divider)."""
+"""Only this many characters of a line take part in classification (attribution, header,
+divider)."""
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\u0590-\u06ff\u0e00-\u0e7f]")
 
 
 def _alt(phrases: Iterable[str]) -> str:
@@ -56,26 +57,38 @@ PLAUSIBLE_START: Final = re.compile(
 # -- header blocks ---------------------------------------------------------------------------------
 HEADER_FIELDS: Final[dict[str, str]] = {key.casefold(): field for _, field, key in v.HEADER_KEYS}
 HEADER_KEY: Final = re.compile(
-    rf"^[ \t]{{0,8}}[*_]{{0,2}}({_alt(key for _, _, key in v.HEADER_KEYS)})[*_]{{0,2}}[ \t]?[:：][*_]{{0,2}}(?:[ \t]|$)",
+    rf"^[ \t]{{0,8}}[*_]{{0,2}}({_alt(key for _, _, key in v.HEADER_KEYS)})[*_]{{0,2}}[ "
+    rf"\t]?[:：][*_]{{0,2}}(?:[ \t]|$)",
     re.IGNORECASE,
 )
-GENERIC_KEY: Final = re.compile(r"^[ \t]{0,8}[*_]{0,2}[^\W\d_][\w.\-]{0,20}(?: [\w.\-]{1,20})?[*_]{0,2}[ \t]?[:：]")
+GENERIC_KEY: Final = re.compile(
+    r"^[ \t]{0,8}[*_]{0,2}[^\W\d_][\w.\-]{0,20}(?: [\w.\-]{1,20})?[*_]{0,2}[ \t]?[:：]"
+)
 
 # -- dividers -----------------------------------------------------------------------------------
 _DIVIDER_FORWARD = _alt(p for _, kind, p in v.DIVIDER_PHRASES if kind == "forward")
 _DIVIDER_REPLY = _alt(p for _, kind, p in v.DIVIDER_PHRASES if kind == "reply")
 _DECO = r"[-_=*~—–•\s]{0,80}"
-DIVIDER_FORWARD: Final = re.compile(rf"^{_DECO}(?:{_DIVIDER_FORWARD})\s?[:：]?{_DECO}$", re.IGNORECASE)
+DIVIDER_FORWARD: Final = re.compile(
+    rf"^{_DECO}(?:{_DIVIDER_FORWARD})\s?[:：]?{_DECO}$", re.IGNORECASE
+)
 DIVIDER_REPLY: Final = re.compile(rf"^{_DECO}(?:{_DIVIDER_REPLY})\s?[:：]?{_DECO}$", re.IGNORECASE)
 GENERIC_DIVIDER: Final = re.compile(r"^[-_=]{3,80}\s?[^-_=:]{1,40}\s?[-_=]{3,80}$")
 RULE_LINE: Final = re.compile(r"^[-_=*~—–]{5,200}$")
-UNDERSCORE_RULE: Final = re.compile(r"^_{5,200}$")
+UNDERSCORE_RULE: Final = re.compile(r"^_{2,200}$")
 
 # -- signatures and taglines ---------------------------------------------------------------------
 SIG_DELIMITER: Final = re.compile(r"^(?:-- ?|--|—|__)$")
-TAGLINE_PREFIX: Final = re.compile(rf"^(?:{_alt(p for _, p in v.TAGLINE_PREFIXES)})(?:\s|$|\S)", re.IGNORECASE)
-TAGLINE_SUFFIX: Final = re.compile(rf"(?:{_alt(s for _, s in v.TAGLINE_SUFFIXES)})[.!]?$", re.IGNORECASE)
-VALEDICTION: Final = re.compile(rf"^(?:{_alt(p for _, p in v.VALEDICTIONS)})(?:[\s,.!:;-]|$)", re.IGNORECASE)
+TAGLINE_PREFIX: Final = re.compile(
+    rf"^(?:{_alt(p for _, p in v.TAGLINE_PREFIXES)})(?:\s|$|\S)", re.IGNORECASE
+)
+TAGLINE_SUFFIX: Final = re.compile(
+    rf"(?:{_alt(s for _, s in v.TAGLINE_SUFFIXES)})[.!]?$", re.IGNORECASE
+)
+VALEDICTION: Final = re.compile(
+    rf"^(?:{_alt(p for _, p in v.VALEDICTIONS)})(?:[\s,.!:;-]|$)", re.IGNORECASE
+)
 FORWARD_SUBJECT: Final = re.compile(
-    rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)?(?:{_alt(p for _, p in v.FORWARD_SUBJECT_PREFIXES)})\s?[:：]", re.IGNORECASE
+    rf"^\s*(?:\[[^\]]{{0,40}}\]\s*)?(?:{_alt(p for _, p in v.FORWARD_SUBJECT_PREFIXES)})\s?[:：]",
+    re.IGNORECASE,
 )

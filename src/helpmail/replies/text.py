@@ -51,7 +51,8 @@ class Kind(enum.Enum):
 
 @attrs.frozen(kw_only=True)
 class Part:
-    """Result of the text algorithm (the public :class:`~helpmail.replies.Reply` is built from it)."""
+    """Result of the text algorithm (the public :class:`~helpmail.replies.Reply` is built from
+    it)."""
 
     text: str
     quoted: str = ""
@@ -112,7 +113,12 @@ class _Lines:
             last = stripped[-1]
             if last in _ATTRIBUTION_END:
                 add_candidate(i)
-            if stripped[0] in _KIND_FIRST or last in ":：" or ":" in stripped[:48] or "：" in stripped[:48]:
+            if (
+                stripped[0] in _KIND_FIRST
+                or last in ":："
+                or ":" in stripped[:48]
+                or "：" in stripped[:48]
+            ):
                 found = _line_kind(stripped)
                 if found is not text_kind:
                     kind[i] = found
@@ -191,7 +197,8 @@ class _Lines:
         plausible = p.PLAUSIBLE_START.match(line.lstrip(p.DECORATION)) is not None
         if plausible and _is_attribution(line, next_quote, multi=False):
             return j, None
-        # "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:" - reply and attribution share a line
+        # "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:" - reply and attribution
+        # share a line
         for match in p.OPENER_INSIDE.finditer(line):
             cut = match.start() if match.start() == 0 else match.start() + 1
             if cut == 0:
@@ -270,7 +277,9 @@ def _is_attribution(text: str, next_quote: bool, *, multi: bool) -> bool:
     if not core:
         return False
     last = core[-1]
-    decorated = len(text) - len(text.lstrip("-=_*~")) >= 2 and len(text) - len(text.rstrip("-=_*~")) >= 2
+    decorated = (
+        len(text) - len(text.lstrip("-=_*~")) >= 2 and len(text) - len(text.rstrip("-=_*~")) >= 2
+    )
     if last not in ":：>)" and not decorated:
         return False
     has_digit = p.DIGIT.search(core) is not None
@@ -289,7 +298,9 @@ def _is_attribution(text: str, next_quote: bool, *, multi: bool) -> bool:
                 return True
             offset = len(core) - len(core[-220:])
             before, after = core[: offset + match.start()], core[offset + match.start() :]
-            return p.DIGIT.search(before) is not None and ("@" in after or "<" in after or "(" in after)
+            return p.DIGIT.search(before) is not None and (
+                "@" in after or "<" in after or "(" in after
+            )
     if has_digit and has_email and len(core) <= 250 and (next_quote or p.GLUE.search(core)):
         return p.DATEISH.search(core) is not None
     return False
@@ -331,7 +342,9 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 pending_attribution = Method.ATTRIBUTION
                 i = end + 1
                 continue
-            cuts.append(_Cut(start=_extend_up(info, labels, i_cut), method=Method.ATTRIBUTION, final=True))
+            cuts.append(
+                _Cut(start=_extend_up(info, labels, i_cut), method=Method.ATTRIBUTION, final=True)
+            )
             _quote_rest(labels, end + 1)
             return labels, cuts
         if kind is Kind.BLANK:
@@ -346,7 +359,11 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 return labels, cuts
             pending_attribution = Method.HTML_CONTAINER
             if not info._next_is_quote(i):
-                cuts.append(_Cut(start=_extend_up(info, labels, i), method=Method.HTML_CONTAINER, final=True))
+                cuts.append(
+                    _Cut(
+                        start=_extend_up(info, labels, i), method=Method.HTML_CONTAINER, final=True
+                    )
+                )
                 _quote_rest(labels, i)
                 return labels, cuts
             cuts.append(_Cut(start=i, method=Method.HTML_CONTAINER, final=False))
@@ -360,12 +377,17 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 cut_start = _extend_up(info, labels, i)
                 if cuts and not cuts[-1].final and cuts[-1].start >= cut_start:
                     cuts.pop()
-                cuts.append(_Cut(start=cut_start, method=method, final=True, forward=forward, header_start=i))
+                cuts.append(
+                    _Cut(
+                        start=cut_start, method=method, final=True, forward=forward, header_start=i
+                    )
+                )
                 _quote_rest(labels, i)
                 return labels, cuts
-            single = (end == i or sum(1 for k in range(i, min(end + 1, i + 3)) if info.kind[k] is Kind.QUOTE) == 1) and (
-                i == 0 or not info.depth[i - 1]
-            )
+            single = (
+                end == i
+                or sum(1 for k in range(i, min(end + 1, i + 3)) if info.kind[k] is Kind.QUOTE) == 1
+            ) and (i == 0 or not info.depth[i - 1])
             if (
                 single
                 and not cuts
@@ -385,7 +407,12 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
         pending_attribution = None
         if i in info.header_end:
             cuts.append(
-                _Cut(start=_extend_up(info, labels, i), method=Method.HEADER_BLOCK, final=True, header_start=i)
+                _Cut(
+                    start=_extend_up(info, labels, i),
+                    method=Method.HEADER_BLOCK,
+                    final=True,
+                    header_start=i,
+                )
             )
             _quote_rest(labels, i)
             return labels, cuts
@@ -402,15 +429,19 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
             )
             _quote_rest(labels, i)
             return labels, cuts
-        if kind is Kind.RULE or (
-            kind is Kind.TEXT and info.content[i][:1] in "-_=" and p.GENERIC_DIVIDER.match(info.content[i].strip())
-        ):
-            if _generic_header_follows(info, i):
-                known = any(k in info.header_end for k in range(i + 1, min(len(info.raw), i + 4)))
-                method = Method.HEADER_BLOCK if known else Method.DIVIDER
-                cuts.append(_Cut(start=i, method=method, final=True, header_start=i))
-                _quote_rest(labels, i)
-                return labels, cuts
+        if (
+            kind is Kind.RULE
+            or (
+                kind is Kind.TEXT
+                and info.content[i][:1] in "-_="
+                and p.GENERIC_DIVIDER.match(info.content[i].strip())
+            )
+        ) and _generic_header_follows(info, i):
+            known = any(k in info.header_end for k in range(i + 1, min(len(info.raw), i + 4)))
+            method = Method.HEADER_BLOCK if known else Method.DIVIDER
+            cuts.append(_Cut(start=i, method=method, final=True, header_start=i))
+            _quote_rest(labels, i)
+            return labels, cuts
         labels[i] = "N"
         i += 1
     return labels, cuts
@@ -444,7 +475,8 @@ def _extend_up(info: _Lines, labels: list[str], start: int) -> int:
 
 
 def _quote_block_end(info: _Lines, i: int) -> int:
-    """Last line of the quote block starting at ``i`` (blank lines and broken-link fragments inside count)."""
+    """Last line of the quote block starting at ``i`` (blank lines and broken-link fragments inside
+    count)."""
     n = len(info.raw)
     end = i
     k = i + 1
@@ -469,7 +501,9 @@ def _is_fragment(info: _Lines, k: int) -> bool:
     text = info.content[k].strip()
     if len(text) > 120:
         return False
-    words = [w for w in text.split() if not w.startswith(("http://", "https://", "(http", "<http", ">"))]
+    words = [
+        w for w in text.split() if not w.startswith(("http://", "https://", "(http", "<http", ">"))
+    ]
     if not words:
         return True
     return len(words) == 1 and any(c in words[0] for c in "=/)(&?_#")
@@ -511,7 +545,11 @@ def _generic_header_follows(info: _Lines, i: int) -> bool:
         if info.kind[k] is Kind.BLANK:
             continue
         seen += 1
-        if info.kind[k] is Kind.HEADER or k in info.header_end or p.GENERIC_KEY.match(info.content[k]):
+        if (
+            info.kind[k] is Kind.HEADER
+            or k in info.header_end
+            or p.GENERIC_KEY.match(info.content[k])
+        ):
             keys += 1
         if seen >= 3:
             break
@@ -531,9 +569,7 @@ def _is_tagline(text: str) -> bool:
     if match:
         rest = text[match.end() - 1 :].strip()
         words = rest.split()
-        if "," in rest or len(words) > 7 or rest.count(". ") >= 1:
-            return False
-        return True
+        return not ("," in rest or len(words) > 7 or rest.count(". ") >= 1)
     return len(text) <= 40 and p.TAGLINE_SUFFIX.search(text) is not None
 
 
@@ -548,7 +584,8 @@ def _is_valediction_block(lines: Sequence[str]) -> bool:
 
 
 def split_signature(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """Split reply lines into (text, signature, tagline): a ``-- `` signature, a short block after an
+    """Split reply lines into (text, signature, tagline): a ``-- `` signature, a short block after
+    an
     underscore rule (mailing-list footers), and mobile taglines at the end."""
     body = list(lines)
     tagline: list[str] = []
@@ -562,7 +599,9 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
             break
         tagline.insert(0, body[last].strip())
         del body[last:]
-    content_rows = [k for k, line in enumerate(body) if line[:1] in "-_—" or line.lstrip()[:1] in "-_—"]
+    content_rows = [
+        k for k, line in enumerate(body) if line[:1] in "-_—" or line.lstrip()[:1] in "-_—"
+    ]
     for index in content_rows:
         stripped = body[index].strip()
         is_delimiter = body[index].rstrip("\r") in ("-- ", "--", "—") or stripped in ("--", "-- ")
@@ -631,7 +670,11 @@ def _unquote(lines: Sequence[str]) -> list[str]:
 
 def _parse_forward(lines: list[str]) -> Forwarded:
     """Forwarded text and header block from the lines of a forward (intro line first)."""
-    body = _unquote(lines) if all(line.lstrip().startswith(">") or not line.strip() for line in lines) else lines
+    body = (
+        _unquote(lines)
+        if all(line.lstrip().startswith(">") or not line.strip() for line in lines)
+        else lines
+    )
     intro = ""
     headers: dict[str, str] = {}
     k = 0
@@ -640,10 +683,16 @@ def _parse_forward(lines: list[str]) -> Forwarded:
         k += 1
     if k < n:
         stripped = p.WS.sub(" ", body[k].strip())
-        if p.DIVIDER_FORWARD.match(stripped) or p.DIVIDER_REPLY.match(stripped) or p.RULE_LINE.match(stripped):
+        if (
+            p.DIVIDER_FORWARD.match(stripped)
+            or p.DIVIDER_REPLY.match(stripped)
+            or p.RULE_LINE.match(stripped)
+        ):
             intro = stripped.strip(p.DECORATION)
             k += 1
-    while k < n and (not body[k].strip() or p.QUOTE_PREFIX.match(body[k][:40]) and not body[k].strip("> \t")):
+    while k < n and (
+        not body[k].strip() or (p.QUOTE_PREFIX.match(body[k][:40]) and not body[k].strip("> \t"))
+    ):
         k += 1
     body = body[:k] + _unquote(body[k:]) if k < n and body[k].lstrip().startswith(">") else body
     last_key: str | None = None
@@ -661,7 +710,9 @@ def _parse_forward(lines: list[str]) -> Forwarded:
             blanks = 0
         elif not line.strip():
             blanks += 1
-            if blanks > 2 or (headers and blanks >= 1 and "subject" in headers and "from" in headers):
+            if blanks > 2 or (
+                headers and blanks >= 1 and "subject" in headers and "from" in headers
+            ):
                 k += 1
                 break
         elif last_key is not None and blanks == 0 and len(line) <= 200:
@@ -688,7 +739,11 @@ def extract_lines(lines: list[str], *, subject: str = "", depth: int = 0) -> Par
     first = cuts[0]
     n_rows = [k for k, label in enumerate(labels) if label == "N"]
     final = next((c for c in cuts if c.final), None)
-    forward_cut = final if final is not None and (final.forward or _subject_is_forward(subject, final)) else None
+    forward_cut = (
+        final
+        if final is not None and (final.forward or _subject_is_forward(subject, final))
+        else None
+    )
     if not n_rows:
         return _inside_quote(lines, labels, first, forward_cut, subject=subject, depth=depth)
     signature_rows = [lines[k] for k, label in enumerate(labels) if label == "S"]
@@ -715,11 +770,14 @@ def extract_lines(lines: list[str], *, subject: str = "", depth: int = 0) -> Par
     last = n_rows[-1]
     keep = [display[k] for k in range(0, last + 1) if _kept_inline(info, labels, k)]
     quoted = [lines[k] for k in range(last + 1, len(lines)) if labels[k] == "Q"]
-    return _finish(keep, quoted=quoted, method=Method.INTERLEAVED, flags=set(), extra_signature=signature_rows)
+    return _finish(
+        keep, quoted=quoted, method=Method.INTERLEAVED, flags=set(), extra_signature=signature_rows
+    )
 
 
 def _kept_blanks(labels: list[str]) -> set[int]:
-    """Blank lines are kept unless they follow a quote (the quote takes its trailing blank lines)."""
+    """Blank lines are kept unless they follow a quote (the quote takes its trailing blank
+    lines)."""
     kept: set[int] = set()
     previous = "N"
     for k, label in enumerate(labels):
@@ -732,9 +790,7 @@ def _kept_blanks(labels: list[str]) -> set[int]:
 
 
 def _kept_inline(info: _Lines, labels: list[str], k: int) -> bool:
-    if labels[k] == "S" or info.kind[k] is Kind.BOUNDARY or _is_intro(info, k):
-        return False
-    return True
+    return not (labels[k] == "S" or info.kind[k] is Kind.BOUNDARY or _is_intro(info, k))
 
 
 def _mark_signatures(info: _Lines, labels: list[str]) -> None:
@@ -756,10 +812,10 @@ def _mark_signatures(info: _Lines, labels: list[str]) -> None:
             first = info.raw[rows[0]]
             stripped = first.strip()
             limit = 15 if first.startswith("-- ") else 10
-            if (stripped in ("--", "-- ", "—") or p.UNDERSCORE_RULE.match(stripped)) and len(rows) <= limit + 1:
-                for m in rows:
-                    labels[m] = "S"
-            elif all(_is_tagline(info.raw[m]) for m in rows) and len(rows) <= 2:
+            if (
+                (stripped in ("--", "-- ", "—") or p.UNDERSCORE_RULE.match(stripped))
+                and len(rows) <= limit + 1
+            ) or (all(_is_tagline(info.raw[m]) for m in rows) and len(rows) <= 2):
                 for m in rows:
                     labels[m] = "S"
         k = end
@@ -797,7 +853,7 @@ def _n_segments(labels: list[str], start: int) -> int:
     return count
 
 
-def _below(
+def _below(  # noqa: PLR0917 - internal helper, called once
     display: list[str],
     labels: list[str],
     info: _Lines,
@@ -826,11 +882,19 @@ def _below(
         start += 1
     keep = [display[k] for k in range(start, last + 1) if _kept_inline(info, labels, k)]
     quoted = [info.raw[k] for k in range(last + 1, len(display)) if labels[k] == "Q"]
-    return _finish(keep, quoted=quoted, method=Method.INTERLEAVED, flags=set(), extra_signature=signature_rows)
+    return _finish(
+        keep, quoted=quoted, method=Method.INTERLEAVED, flags=set(), extra_signature=signature_rows
+    )
 
 
 def _inside_quote(
-    lines: list[str], labels: list[str], first: _Cut, forward_cut: _Cut | None, *, subject: str, depth: int
+    lines: list[str],
+    labels: list[str],
+    first: _Cut,
+    forward_cut: _Cut | None,
+    *,
+    subject: str,
+    depth: int,
 ) -> Part:
     """The mail is nothing but a quote or a forward: return what is inside (never empty)."""
     region = lines[first.start :]
@@ -848,14 +912,25 @@ def _inside_quote(
             method=Method.FORWARD,
             flags=frozenset({ReplyFlag.FORWARD_ONLY}),
         )
-    if first.final and first.method in (Method.HEADER_BLOCK, Method.DIVIDER, Method.ATTRIBUTION, Method.HTML_CONTAINER):
+    if first.final and first.method in (
+        Method.HEADER_BLOCK,
+        Method.DIVIDER,
+        Method.ATTRIBUTION,
+        Method.HTML_CONTAINER,
+    ):
         inner_lines = _skip_intro(lines, first)
     else:
         inner_lines = _unquote(region)
-    inner_lines = _unquote(inner_lines) if all(
-        not line.strip() or line.lstrip().startswith(">") for line in inner_lines
-    ) else inner_lines
-    if depth < MAX_RECURSION and len(inner_lines) < MAX_RECURSION_LINES and any(line.strip() for line in inner_lines):
+    inner_lines = (
+        _unquote(inner_lines)
+        if all(not line.strip() or line.lstrip().startswith(">") for line in inner_lines)
+        else inner_lines
+    )
+    if (
+        depth < MAX_RECURSION
+        and len(inner_lines) < MAX_RECURSION_LINES
+        and any(line.strip() for line in inner_lines)
+    ):
         part = extract_lines(inner_lines, subject=subject, depth=depth + 1)
         text = part.text
     else:
@@ -885,8 +960,10 @@ def _skip_intro(lines: list[str], cut: _Cut) -> list[str]:
 
 
 def _subject_is_forward(subject: str, cut: _Cut) -> bool:
-    return bool(subject) and cut.method in (Method.HEADER_BLOCK, Method.DIVIDER) and bool(
-        p.FORWARD_SUBJECT.match(subject)
+    return (
+        bool(subject)
+        and cut.method in (Method.HEADER_BLOCK, Method.DIVIDER)
+        and bool(p.FORWARD_SUBJECT.match(subject))
     )
 
 
