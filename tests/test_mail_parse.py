@@ -529,6 +529,9 @@ def test_header_access_and_thread_ids() -> None:
     assert m.header("missing") is None
     assert m.thread_ids == ("p@x", "r@x")
     assert m.return_path == "<bounce@x.org>"
+    assert m.return_path_address == "bounce@x.org"
+    assert parse_mail(b"Return-Path: <>\n\nx").return_path_address == ""
+    assert parse_mail(b"Subject: x\n\nx").return_path_address is None
     assert m.content_type == "text/plain"
 
 

@@ -4,13 +4,22 @@ The rule this package keeps: parsing never raises on malformed mail. Anything od
 a truncated MIME part, an undecodable header) is repaired as well as possible and recorded as a
 :class:`MailDefect`, so the caller can quarantine or explain instead of crashing.
 
-The standard library's ``email`` package imports ``socket`` (through ``email.utils``), so it is
-imported on the first parse, not when ``helpmail`` is imported.
+The parser (:mod:`helpmail.mail.parse`) reads MIME itself and imports no ``email.*`` module (the
+standard library's ``email.utils`` imports ``socket``); it is still loaded on the first parse
+only, so ``import helpmail`` stays light.
 """
 
 from __future__ import annotations
 
-from helpmail.mail.model import Address, Attachment, InboundMail, MailDefect, MailPart, address_key
+from helpmail.mail.model import (
+    Address,
+    Attachment,
+    DefectKind,
+    InboundMail,
+    MailDefect,
+    MailPart,
+    address_key,
+)
 
 
 def parse_mail(raw: bytes) -> InboundMail:

@@ -227,13 +227,18 @@ class MailPart:
 
 @attrs.frozen(kw_only=True)
 class Attachment:
-    """A file carried by the mail (any non-body leaf part with a payload).
+    """A file carried by the mail (any non-body leaf part with a non-empty payload).
 
     ``declared_type`` is what the Content-Type header says; ``sniffed_type`` is what the bytes are,
-    found from their signature ("magic"), or ``None`` when the content matches no known signature.
-    Decisions about which attachments to keep look at ``sniffed_type`` only: the name and the
-    declared
-    type are chosen by the sender.
+    found from their signature ("magic", :mod:`helpmail.mail.sniff`), or ``None`` when the content
+    matches no known signature. Decisions about which attachments to keep look at ``sniffed_type``
+    only: the name and the declared type are chosen by the sender. ``payload`` is the
+    transfer-decoded content (for a ``message/rfc822`` attachment: the embedded mail's bytes, which
+    :func:`helpmail.parse_mail` reads), ``size`` its length and ``sha256`` its hex digest.
+    ``filename`` is the last path component of the (RFC 2231 / RFC 2047 decoded) name, ``None``
+    when the part has none. ``inline`` is true for ``Content-Disposition: inline`` parts and for
+    the resources of a ``multipart/related`` body (images referenced by ``cid:`` from the HTML,
+    ``content_id`` without brackets). ``part_path`` is the :attr:`MailPart.path` of its part.
     """
 
     filename: str | None
@@ -252,11 +257,17 @@ class InboundMail:
     """A parsed inbound mail: everything the pipeline reads, decoded.
 
     Message ids are stored without angle brackets. ``text`` is the best plain-text body: the
-    ``text/plain`` body part when there is one, else the HTML body converted to readable text
-    (``text_from_html`` is then true). ``body_digest`` is the SHA-256 of the raw body (everything
-    after
-    the header block, line ends normalised): two copies of one mail delivered to two support
-    addresses differ in their trace headers but share it.
+    ``text/plain`` body parts (several inline ones joined by a blank line) when they hold text,
+    else the HTML body converted to readable text (``text_from_html`` is then true); line ends are
+    ``\n``, ``format=flowed`` is joined, NUL characters are removed. ``html`` is the HTML body as
+    sent (``None`` without one). ``headers`` are all header fields in order, unfolded and RFC 2047
+    decoded. ``date`` is always time-zone aware (UTC when the mail gives no zone). ``return_path``
+    is the Return-Path value as written (``"<>"`` for the null path; see
+    :attr:`return_path_address`). ``body_digest`` is the SHA-256 of the raw body (everything after
+    the header block, line ends normalised, trailing line ends ignored): two copies of one mail
+    delivered to two support addresses differ in their trace headers but share it. ``defects``
+    lists what parsing repaired or skipped (:class:`MailDefect`); a mail without defects was
+    well-formed as far as helpmail reads it.
     """
 
     raw: bytes = attrs.field(repr=False)
@@ -289,7 +300,19 @@ class InboundMail:
 
     @property
     def size(self) -> int:
+        """Size of the raw mail in bytes."""
         return len(self.raw)
+
+    @property
+    def return_path_address(self) -> str | None:
+        """The addr-spec of Return-Path: ``""`` for the null path ``<>`` (RFC 5321 §4.5.5: bounces
+        and auto-replies), ``None`` when the header is missing."""
+        if self.return_path is None:
+            return None
+        value = self.return_path.strip()
+        if value.startswith("<"):
+            value = value[1:].partition(">")[0]
+        return value.strip()
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), decoded, or ``None``."""
