@@ -35,6 +35,7 @@ def parse_mail(raw: bytes) -> InboundMail:
 __all__ = [
     "Address",
     "Attachment",
+    "DefectKind",
     "InboundMail",
     "MailDefect",
     "MailPart",
