@@ -321,3 +321,12 @@ def test_classify_never_raises(raw: bytes) -> None:
 )
 def test_classify_never_raises_on_broken_reports(lines: list[str]) -> None:
     classify(parse_mail("\n".join(lines).encode()), DESK)
+
+
+def test_docs_list_every_rule() -> None:
+    from pathlib import Path
+
+    docs = Path(__file__).parent.parent / "docs" / "bounces.md"
+    text = docs.read_text(encoding="utf-8")
+    for rule in RULES:
+        assert f"| `{rule.name}` | `{rule.kind}` | {rule.strength} |" in text, rule.name

@@ -393,8 +393,8 @@ RULES: tuple[Rule, ...] = (
         kind=MailKind.BOUNCE,
         strength=Strength.STRONG,
         matcher=_text_bounce,
-        doc="an MTA sender (MAILER-DAEMON, postmaster, null Return-Path) or bounce subject, and "
-        "failure wording in the text",
+        doc="an MTA sender (MAILER-DAEMON, postmaster, Mail Delivery System) or a bounce subject "
+        "that is no reply or forward, and failure wording in the report",
     ),
     # RFC 3834 §5: Auto-Submitted: no means a person; every other value is automated.
     Rule(
