@@ -315,3 +315,44 @@ def test_keep_bounds_results_but_counts_all(store: TicketStore) -> None:
     assert len(report.results) == 2
     assert report.total == 5
     assert report.counts[OutcomeKind.CREATED] == 5
+
+
+def _bounce_for(original: str) -> bytes:
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\n"
+        "To: support@desk.example\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <bounce-1@mx.example.net>\r\nDate: Mon, 05 Jan 2026 09:00:00 +0000\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        "Final-Recipient: rfc822; alice@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"From: support@desk.example\r\nMessage-ID: <{original}>\r\n--b--\r\n"
+    ).encode()
+
+
+def test_bounce_attached_event_and_guard_block(store: TicketStore) -> None:
+    from helpmail.guard import DeliveryGuard
+    from helpmail.tickets.events import BounceAttached
+
+    guard = DeliveryGuard()
+    events: list[TicketEvent] = []
+    d = desk(store, guard=guard, on_events=events.extend)
+    d.process_raw(make_mail(subject="Printer", message_id="a@x"))
+    sent = make_message_id(key=KEY, domain="desk.example", kind="n", ticket="1", recipient="alice")
+    store.record_outbound(
+        ticket_id="1", message_id=sent, at=d.clock.now(), text="We are on it.", recipient=None
+    )
+    result = d.process_raw(_bounce_for(sent))
+    assert result.kind is OutcomeKind.BOUNCE_ATTACHED
+    bounce = events[-1]
+    assert isinstance(bounce, BounceAttached)
+    assert bounce.addresses == ("alice@example.org",)
+    assert bounce.reason == "user_unknown"
+    assert bounce.hard
+    assert bounce.original_message_id == sent
+    assert not guard.check("alice@example.org", "1", d.clock.now())
+    assert [m.kind for m in store.messages_of("1")][-1] is MessageKind.BOUNCE
+    assert store.get_ticket("1") is not None

@@ -277,6 +277,8 @@ class Outcome:
     ticket: TicketRecord | None = None
     error: str | None = None
     mail_kind: str | None = None
+    bounce: BounceLike | None = attrs.field(default=None, repr=False, eq=False)
+    """The parsed bounce report, when the mail is a bounce (the delivery guard records it)."""
 
     @property
     def command(self) -> StoreCommand | None:
@@ -701,6 +703,7 @@ def decide(
             trace=tuple(trace),
             ticket=ticket,
             mail_kind=kind,
+            bounce=analysis.bounce,
         )
 
     # Position already seen (normally handled before parsing, see position_outcome).
@@ -806,6 +809,8 @@ def decide(
             message_id=mail.message_id,
             text=mail.text[:4000],
             sender=author.addr_spec if author else None,
+            hard=bool(bounce is not None and any(r.hard for r in bounce.recipients)),
+            original_message_id=bounce.original_message_id if bounce is not None else None,
         )
         trace.append(
             TraceStep(

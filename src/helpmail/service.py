@@ -22,7 +22,7 @@ import datetime as dt
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -61,6 +61,7 @@ from helpmail.tickets.settings import ImportSettings
 
 __all__ = [
     "Desk",
+    "GuardLike",
     "ImportReport",
     "MessageResult",
     "Progress",
@@ -144,6 +145,18 @@ class ImportReport:
         """``60 messages: 40 created, 15 follow-up, ...`` (zero counts left out)."""
         parts = [f"{n} {kind.value.replace('_', ' ')}" for kind, n in self.counts.items() if n]
         return f"{self.total} messages: " + (", ".join(parts) if parts else "nothing to do")
+
+
+class GuardLike(Protocol):
+    """What the import tells the delivery guard (:class:`helpmail.guard.DeliveryGuard`)."""
+
+    def record_bounce(self, bounce: Any, now: dt.datetime) -> Any:
+        """Block the bounced recipients as their reasons say."""
+        ...
+
+    def record_received(self, ticket: str | None, now: dt.datetime) -> Any:
+        """Count an inbound mail on ``ticket`` (floods block automatic mail on it)."""
+        ...
 
 
 class Progress(Protocol):
@@ -251,6 +264,7 @@ class Desk:
         extract_reply: ExtractReply | None = None,
         rules: RulesHook | None = None,
         on_events: Callable[[tuple[TicketEvent, ...]], None] | None = None,
+        guard: GuardLike | None = None,
     ) -> None:
         self.store = store
         self.settings = settings or ImportSettings()
@@ -260,6 +274,7 @@ class Desk:
         self.extract_reply = extract_reply
         self.rules = rules
         self.on_events = on_events
+        self.guard = guard
 
     # -- importing ---------------------------------------------------------------------------
     def import_from(
@@ -342,6 +357,8 @@ class Desk:
             self.store.quarantine(key, message.raw, outcome.error or "unknown error", now)
             return self._result(ref, outcome, subject=subject), ()
         assert outcome.commit is not None
+        if self.guard is not None and outcome.bounce is not None:
+            self.guard.record_bounce(outcome.bounce, now)
         try:
             committed = self.store.commit(outcome.commit)
         except AlreadyImported:
@@ -364,6 +381,8 @@ class Desk:
             ticket_number=ticket.number if ticket else self._number(outcome.commit.ticket_id),
             events=events,
         )
+        if self.guard is not None and ticket is not None:
+            self.guard.record_received(ticket.id, now)
         if events and self.on_events is not None:
             self.on_events(events)
         return result, outcome.mailbox_actions

@@ -161,8 +161,8 @@ class CommentAdded(TicketEvent):
 class FollowUpAdded(TicketEvent):
     """A follow-up message on an existing ticket (by mail import or another channel).
 
-    ``text`` is only what the writer added (see :func:`helpmail.extract_reply`); ``new_status`` is the
-    status the follow-up sets, if any.
+    ``text`` is only what the writer added (see :func:`helpmail.extract_reply`); ``new_status`` is
+    the status the follow-up sets, if any.
     """
 
     channel: Channel = Channel.MAIL
@@ -181,14 +181,31 @@ class FollowUpAdded(TicketEvent):
 
 @attrs.frozen(kw_only=True)
 class BounceAttached(TicketEvent):
-    """A bounce of one of the ticket's outgoing mails was filed on the ticket (never answered)."""
+    """A bounce of one of the ticket's outgoing mails was filed on the ticket (never answered).
+
+    ``reason`` is the first bounced recipient's reason (a :class:`helpmail.bounces.BounceReason`
+    value, or ``"complaint"``), ``hard`` whether any recipient failed hard; ``message_id`` is the
+    bounce's own Message-ID and ``original_message_id`` the id of the mail that bounced.
+    """
 
     addresses: tuple[str, ...] = ()
     reason: str = "unknown"
+    hard: bool = False
+    message_id: str | None = None
+    original_message_id: str | None = None
 
 
 AnyEvent = (
-    TicketCreated | RequestFromUser | InquiryAuthorised | ForwardedToQueue | EscalationWarning
-    | Escalated | DeadlinePassed | StatusChanged | TicketClosed | CommentAdded | FollowUpAdded
+    TicketCreated
+    | RequestFromUser
+    | InquiryAuthorised
+    | ForwardedToQueue
+    | EscalationWarning
+    | Escalated
+    | DeadlinePassed
+    | StatusChanged
+    | TicketClosed
+    | CommentAdded
+    | FollowUpAdded
     | BounceAttached
 )

@@ -169,6 +169,8 @@ class AttachBounce:
     message_id: str | None = None
     text: str = ""
     sender: str | None = None
+    hard: bool = False
+    original_message_id: str | None = None
 
 
 StoreCommand = CreateTicket | AddFollowUp | AttachBounce
@@ -249,6 +251,12 @@ def events_for(commit: ImportCommit, result: CommitResult) -> tuple[TicketEvent,
         )
     return (
         BounceAttached(
-            ticket=snapshot, at=command.at, addresses=command.addresses, reason=command.reason
+            ticket=snapshot,
+            at=command.at,
+            addresses=command.addresses,
+            reason=command.reason,
+            hard=command.hard,
+            message_id=command.message_id,
+            original_message_id=command.original_message_id,
         ),
     )
