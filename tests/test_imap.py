@@ -484,6 +484,71 @@ def test_sigkill_between_commit_and_flag_then_rerun(dovecot: Dovecot, tmp_path: 
     assert all(f == {b"\\Seen"} for f in look(dovecot, user).values())
 
 
+DESK_CRASHER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from helpmail.adapters.imap import ImapSource
+    from helpmail.adapters.sqlite import SqliteStore
+    from helpmail.adapters.sqlite_scanner import SQLiteScanState
+    from helpmail.config import Secret
+    from helpmail.ports import MailboxAction, MailboxActionKind
+    from helpmail.scanner import MailboxSettings, PasswordAuth
+    from helpmail.service import Desk
+    from helpmail.tickets.settings import ImportSettings
+
+    port, ca, user, db, crash_at = sys.argv[1:6]
+    settings = MailboxSettings(name="crash", host="127.0.0.1", port=int(port), ca_file=ca,
+        auth=PasswordAuth(user=user, password=Secret(origin="test", value=b"testpw")), batch_size=4)
+    source = ImapSource(settings, state=SQLiteScanState(db))
+
+    class CrashBeforeFlagging:
+        name = source.name
+        applied = 0
+        def messages(self):
+            return source.messages()
+        def apply(self, ref, actions):
+            self.applied += 1
+            if self.applied == int(crash_at):
+                os.kill(os.getpid(), signal.SIGKILL)  # committed and synced, not yet flagged
+            source.apply(ref, actions)
+        def close(self):
+            source.close()
+
+    seen = (MailboxAction(kind=MailboxActionKind.MARK_SEEN),)
+    desk = Desk(store=SqliteStore(db), settings=ImportSettings(after_import=seen))
+    desk.action_batch = 4
+    wrapped = CrashBeforeFlagging()
+    report = desk.import_from(wrapped)
+    wrapped.close()
+    print(report.summary())
+    """
+)
+
+
+def test_sigkill_in_the_service_between_commit_and_flag(dovecot: Dovecot, tmp_path: Path) -> None:
+    from helpmail.adapters.sqlite import SqliteStore
+
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(100 + i, subject=f"printer {i} broke") for i in range(10)])
+    script = tmp_path / "desk_crasher.py"
+    script.write_text(DESK_CRASHER)
+    db = tmp_path / "desk.db"
+    args = [sys.executable, str(script), str(dovecot.imaps_port), str(dovecot.ca_file), user]
+    first = subprocess.run([*args, str(db), "6"], capture_output=True, timeout=60, check=False)
+    assert first.returncode == -signal.SIGKILL, first.stderr.decode()
+    assert sum(1 for f in look(dovecot, user).values() if b"\\Seen" in f) < 10
+    second = subprocess.run([*args, str(db), "0"], capture_output=True, timeout=60, check=False)
+    assert second.returncode == 0, second.stderr.decode()
+    store = SqliteStore(db)
+    try:
+        titles = sorted(t.title for t in store.tickets())
+        assert len(store.imports()) == 10
+    finally:
+        store.close()
+    assert titles == sorted(f"printer {i} broke" for i in range(10))  # no duplicate, none lost
+    assert all(f == {b"\\Seen"} for f in look(dovecot, user).values())
+
+
 # --- through the service --------------------------------------------------------------------------
 
 

@@ -148,6 +148,8 @@ class ImapSource:
         self._progress: dict[str, FolderState] = {}
         #: folder -> (UIDVALIDITY, UIDs) whose \Seen is set with the next flush (one STORE)
         self._pending_seen: dict[str, tuple[int, list[int]]] = {}
+        #: folder -> UIDs whose actions failed: the saved watermark stays below them
+        self._held: dict[str, set[int]] = {}
         self.skipped: list[SkippedMessage] = []
         self.resyncs: list[str] = []
         self.stats = ScanStats()
@@ -276,21 +278,8 @@ class ImapSource:
             _quietly_close(client)
 
     def close(self) -> None:
-        """Set the pending flags, log out and close the connection."""
-        if self._pending_seen and self._client is not None:
-            try:
-                try:
-                    self._flush()
-                except _Dropped:
-                    self._drop()
-                    self._flush()
-            except (_Dropped, SourceError) as error:
-                log.warning(
-                    "%s: \\Seen not set on %d messages (the next scan sets it): %s",
-                    self.name,
-                    sum(len(uids) for _, uids in self._pending_seen.values()),
-                    error,
-                )
+        """Set the pending flags, save the scan progress, log out and close the connection."""
+        self._persist_all()
         client, self._client, self._selected = self._client, None, None
         if client is not None:
             try:
@@ -320,6 +309,7 @@ class ImapSource:
         A complete pass records a successful check in the scan state; a failure records the error
         and raises :class:`SourceError`.
         """
+        self._persist_all()  # the previous scan's consumer is done with its messages
         self.stats = ScanStats()
         self.skipped = []
         try:
@@ -382,12 +372,44 @@ class ImapSource:
                 log.warning("%s/%s: UIDVALIDITY changed; \\Seen not set", self.name, name)
             del self._pending_seen[name]
 
-    def _save(self, folder: str) -> None:
-        # flags first: a saved watermark must never pass a message whose action is still pending
+    def _persist(self, folder: str) -> None:
+        """Send the folder's pending flags, then save its watermark in the scan state.
+
+        Flags first: a saved watermark never passes a message whose action is still pending.
+        The watermark is saved between scans (when the next scan starts, before waiting, on
+        close), never in the middle of one: a consumer may apply a scan's actions in batches
+        after it has moved on (the service does, after a durability sync), and a crash must make
+        the next run read those messages again. It also stays below any message whose actions
+        failed, so they are tried again.
+        """
         self._flush(folder)
         progress = self._progress.get(folder)
-        if progress is not None:
-            self.state.save_folder_state(self.name, folder, progress)
+        if progress is None:
+            return
+        held = self._held.get(folder)
+        if held:
+            progress = FolderState(
+                uidvalidity=progress.uidvalidity,
+                last_uid=min(progress.last_uid, min(held) - 1),
+            )
+        self.state.save_folder_state(self.name, folder, progress)
+
+    def _persist_all(self) -> None:
+        for folder in list(self._progress):
+            try:
+                try:
+                    self._persist(folder)
+                except _Dropped:
+                    self._drop()
+                    self._persist(folder)
+            except (_Dropped, SourceError) as error:
+                log.warning(
+                    "%s/%s: progress not saved (the next scan reads these messages again and "
+                    "the store recognises them): %s",
+                    self.name,
+                    folder,
+                    error,
+                )
 
     def _handled(self, folder: str, uidvalidity: int | None, uid: int) -> None:
         if uidvalidity is None or self._uidvalidity.get(folder, uidvalidity) != uidvalidity:
@@ -425,8 +447,6 @@ class ImapSource:
                 take.append(uid)
             for batch in batches(take, sizes, self.settings.batch_size, self.settings.batch_bytes):
                 yield from self._fetch_batch(folder, uidvalidity, batch)
-                self._save(folder)
-        self._save(folder)
 
     def _skip(self, folder: str, uidvalidity: int, uid: int, size: int) -> None:
         ref = MessageRef(source=self.name, folder=folder, uid=str(uid), uidvalidity=uidvalidity)
@@ -512,9 +532,14 @@ class ImapSource:
             except _Dropped as error:
                 self._drop()
                 if attempt + 1 >= self.connect_attempts:
+                    self._held.setdefault(ref.folder, set()).add(uid)
                     raise SourceError(
                         f"{self.settings.name}: could not apply actions to {ref}: {error}"
                     ) from None
+            except SourceError:
+                self._held.setdefault(ref.folder, set()).add(uid)
+                raise
+        self._held.get(ref.folder, set()).discard(uid)
         self._handled(ref.folder, ref.uidvalidity, uid)
 
     def _apply(self, ref: MessageRef, uid: int, actions: tuple[MailboxAction, ...]) -> None:
@@ -580,8 +605,8 @@ class ImapSource:
         """
         timeout = min(timeout, MAX_IDLE)
         should_stop = stop or (lambda: False)
+        self._persist_all()
         try:
-            self._flush()
             client = self._connection()
             if not (self.settings.idle and client.has_capability("IDLE")):
                 if stop is None:
