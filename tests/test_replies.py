@@ -214,6 +214,26 @@ ATTRIBUTIONS = {
 }
 
 
+ATTRIBUTIONS.update(
+    {
+        "hu-paren": "Anna Support <anna@example.com> ezt írta (időpont: 2026. nov. 23., H, 10:00):",
+        "ar": "في 23 نوفمبر 2026 10:00، كتب Anna Support <anna@example.com>:",
+        "he": "ב-23 בנוב׳ 2026, בשעה 10:00, \u200fAnna Support\u200f <anna@example.com> כתב:",
+        "tr": "23 Kas 2026 Pzt, 10:00 tarihinde Anna Support <anna@example.com> şunu yazdı:",
+        "el": "Στις Δευ 23 Νοε 2026 στις 10:00, ο/η Anna Support <anna@example.com> έγραψε:",
+        "th": "เมื่อ 23 พ.ย. 2026 เวลา 10:00 Anna Support <anna@example.com> เขียนว่า:",
+        "cs-dne": "Dne 23. 11. 2026 10:00 napsal uživatel Anna Support <anna@example.com>:",
+        "fi-middle": "23.11.2026 10:00 kirjoitti Anna Support <anna@example.com>:",
+        "id": "Pada tanggal 23 Nov 2026 10.00, Anna Support <anna@example.com> menulis:",
+        "zoho": "---- On Mon, 23 Nov 2026 10:00:00 +0100 Anna Support <anna@example.com> wrote ----",
+        "zh-cn": "在 2026年11月23日，上午10:00，Anna Support <anna@example.com> 写道：",
+        "ja-mail": "2026/11/23 10:00、Anna Support <anna@example.com>のメール:",
+        "de-noaddr": "Am 23.11.2026 um 10:00 schrieb Anna Support:",
+        "en-quoted-name": 'On Mon, Nov 23, 2026 at 10:00 AM, "Support, Anna" <anna@example.com> wrote:',
+    }
+)
+
+
 @pytest.mark.parametrize("lang", sorted(ATTRIBUTIONS))
 def test_attribution_lines(lang: str) -> None:
     mail = f"Thank you, that helped.\n\n{ATTRIBUTIONS[lang]}\n\n{QUOTE}\n"

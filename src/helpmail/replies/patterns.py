@@ -38,6 +38,8 @@ _GLUE = _alt(glue for _, glue in v.ATTRIBUTION_GLUE)
 
 VERB_COLON_END: Final = re.compile(rf"{_VERB}\s?(?:\(\w{{1,3}}\)\s?)?[:：]$", re.IGNORECASE)
 """``... wrote:`` at the end of the (joined) attribution."""
+VERB_PAREN_END: Final = re.compile(rf"{_VERB}\s?\([^()]{{1,100}}\)\s?[:：]$", re.IGNORECASE)
+"""``... ezt írta (időpont: 2026. nov. 23., H, 10:00):``: the date in parentheses after the verb."""
 VERB_BARE_END: Final = re.compile(rf"{_VERB}$", re.IGNORECASE)
 """``---- John Smith wrote ----`` (decoration stripped)."""
 VERB_MIDDLE: Final = re.compile(rf"{_VERB}\s[^:：]{{1,160}}[:：]$", re.IGNORECASE)

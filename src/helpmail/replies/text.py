@@ -291,6 +291,8 @@ def _is_attribution(text: str, next_quote: bool, *, multi: bool) -> bool:
         return has_digit or has_email or next_quote or p.OPENER_START.match(core) is not None
     if decorated and p.VERB_BARE_END.search(tail):
         return True
+    if last in ":：" and (has_digit or has_email) and p.VERB_PAREN_END.search(core[-160:]):
+        return True
     if last in ":：":
         match = p.VERB_MIDDLE.search(core[-220:])
         if match is not None:

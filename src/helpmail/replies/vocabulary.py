@@ -72,6 +72,7 @@ ATTRIBUTION_VERBS: Final[tuple[tuple[str, str], ...]] = (
     ("ar", "كتب"),
     ("fa", "نوشت"),
     ("th", "เขียน"),
+    ("th", "เขียนว่า"),
     ("sl", "je napisal"),
     ("sl", "je napisala"),
     ("hr", "je napisao"),
