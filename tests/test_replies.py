@@ -225,11 +225,11 @@ ATTRIBUTIONS.update(
         "cs-dne": "Dne 23. 11. 2026 10:00 napsal uživatel Anna Support <anna@example.com>:",
         "fi-middle": "23.11.2026 10:00 kirjoitti Anna Support <anna@example.com>:",
         "id": "Pada tanggal 23 Nov 2026 10.00, Anna Support <anna@example.com> menulis:",
-        "zoho": "---- On Mon, 23 Nov 2026 10:00:00 +0100 Anna Support <anna@example.com> wrote ----",
+        "zoho": "---- On Mon, 23 Nov 2026 10:00:00 +0100 Anna <anna@example.com> wrote ----",
         "zh-cn": "在 2026年11月23日，上午10:00，Anna Support <anna@example.com> 写道：",
         "ja-mail": "2026/11/23 10:00、Anna Support <anna@example.com>のメール:",
         "de-noaddr": "Am 23.11.2026 um 10:00 schrieb Anna Support:",
-        "en-quoted-name": 'On Mon, Nov 23, 2026 at 10:00 AM, "Support, Anna" <anna@example.com> wrote:',
+        "en-quoted-name": 'On Mon, Nov 23, 2026 10:00, "Support, Anna" <a@example.com> wrote:',
     }
 )
 
