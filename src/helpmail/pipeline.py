@@ -16,18 +16,17 @@ helpmail's own mail coming back is dropped with a trace entry; attachments are k
 content only; a message is imported at most once (the key travels with the commit); a malformed mail
 never crashes the pipeline, its defects are traced.
 
-The steps built by other parts of helpmail are seams with defaults: ``classify`` and
-``parse_bounce`` (:mod:`helpmail.bounces`), ``extract_reply`` (:mod:`helpmail.replies`), and an
-optional ``rules`` hook (:class:`helpmail.rules.RuleSet.evaluate`) whose plan may set ticket fields,
-mailbox actions or send the mail to the quarantine.
+The steps built by other parts of helpmail are seams (callables passed in) whose defaults are the
+real ones, imported on first use: ``classify`` and ``parse_bounce`` (:mod:`helpmail.bounces`),
+``extract_reply`` (:mod:`helpmail.replies`); and an optional ``rules`` hook
+(:meth:`helpmail.rules.RuleSet.evaluate`) whose plan may set ticket fields, replace the mailbox
+actions or send the mail to the quarantine.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
-import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -116,34 +115,6 @@ RulesHook = Callable[[Any], Any]
 """``RuleInput -> Evaluation`` (for example :meth:`helpmail.rules.RuleSet.evaluate`)."""
 
 
-@attrs.frozen(kw_only=True)
-class _Fallback:
-    kind: str
-    evidence: tuple[str, ...] = ()
-    text: str = ""
-    method: str = "whole_body"
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _fallback_classify(mail: InboundMail) -> ClassificationLike:
-    """Used only while :mod:`helpmail.bounces` is missing: header markers, nothing more."""
-    auto = (mail.header("Auto-Submitted") or "").strip().lower()
-    if auto and auto != "no":
-        return _Fallback(kind="auto_reply", evidence=(f"Auto-Submitted: {auto}",))
-    if mail.content_type == "multipart/report" or mail.header("X-Failed-Recipients"):
-        return _Fallback(kind="bounce", evidence=("delivery report",))
-    precedence = (mail.header("Precedence") or "").strip().lower()
-    if precedence in ("bulk", "list", "junk") or mail.header("List-Id"):
-        return _Fallback(kind="bulk", evidence=("Precedence/List-Id",))
-    return _Fallback(kind="human")
-
-
 def default_classify(mail: InboundMail) -> ClassificationLike:
     """:func:`helpmail.bounces.classify` without desk settings (see :func:`classifier_for`)."""
     return classifier_for(ImportSettings())(mail)
@@ -151,47 +122,36 @@ def default_classify(mail: InboundMail) -> ClassificationLike:
 
 @functools.lru_cache(maxsize=16)
 def classifier_for(settings: ImportSettings) -> Classify:
-    """:func:`helpmail.bounces.classify` told about the desk (signing keys, own addresses and
-    Message-ID domains); a header-only fallback while :mod:`helpmail.bounces` is missing."""
-    if not _module_exists("helpmail.bounces"):
-        return _fallback_classify
-    module = importlib.import_module("helpmail.bounces")
-    if not hasattr(module, "classify"):
-        return _fallback_classify
-    desk = module.ClassifySettings(
+    """:func:`helpmail.bounces.classify` told about the desk: its signing keys, own addresses
+    and Message-ID domains (so the desk's own mail is recognised as ``own_loop``)."""
+    from helpmail.bounces import ClassifySettings, classify
+
+    desk = ClassifySettings(
         keys=settings.signing_keys,
         own_domains=settings.message_id_domains,
         system_addresses=frozenset(settings.own_addresses),
     )
-    real = module.classify
 
-    def classify(mail: InboundMail) -> ClassificationLike:
-        result: ClassificationLike = real(mail, desk)
-        return result
+    def classify_for_desk(mail: InboundMail) -> ClassificationLike:
+        return classify(mail, desk)
 
-    return classify
+    return classify_for_desk
 
 
 def default_parse_bounce(mail: InboundMail) -> BounceLike | None:
-    """:func:`helpmail.bounces.parse_bounce` (``None`` while that module is missing)."""
-    if _module_exists("helpmail.bounces"):
-        module = importlib.import_module("helpmail.bounces")
-        if hasattr(module, "parse_bounce"):
-            result: BounceLike | None = module.parse_bounce(mail)
-            return result
-    return None
+    """:func:`helpmail.parse_bounce`."""
+    from helpmail.bounces import parse_bounce
+
+    return parse_bounce(mail)
 
 
 def default_extract_reply(
     source: InboundMail, *, html: str | None = None, parent: str | None = None
 ) -> ReplyLike:
-    """:func:`helpmail.replies.extract_reply` (the whole text while that module is missing)."""
-    if _module_exists("helpmail.replies"):
-        module = importlib.import_module("helpmail.replies")
-        if hasattr(module, "extract_reply"):
-            result: ReplyLike = module.extract_reply(source, html=html, parent=parent)
-            return result
-    return _Fallback(kind="", text=source.text.strip(), method="whole_body")
+    """:func:`helpmail.extract_reply`."""
+    from helpmail.replies import extract_reply
+
+    return extract_reply(source, html=html, parent=parent)
 
 
 # --------------------------------------------------------------------------------------------
