@@ -601,6 +601,10 @@ def test_poll_imports_picks_up_with_idle_and_stops_on_sigterm(
         'password = { env = "SUPPORT_PW" }\n'
         'after_import = "mark_seen"\n'
         f'ca_file = "{dovecot.ca_file}"\n'
+        "[[rules]]\n"
+        'name = "second to Special"\n'
+        'when = { field = "subject", op = "ends_with", value = " 2" }\n'
+        'actions = [{ type = "move", folder = "Special" }]\n'
     )
     env = {**os.environ, "SUPPORT_PW": PASSWORD}
     process = subprocess.Popen(
@@ -625,5 +629,38 @@ def test_poll_imports_picks_up_with_idle_and_stops_on_sigterm(
     assert process.returncode == 0, stderr
     assert "SIGTERM: stopping" in stderr
     assert "stopped" in stderr
-    assert look(dovecot, user) == {1: {b"\\Seen"}, 2: {b"\\Seen"}, 3: {b"\\Seen"}}
+    assert look(dovecot, user) == {1: {b"\\Seen"}, 3: {b"\\Seen"}}
+    assert list(look(dovecot, user, "Special").values()) == [set()]  # the rule's move
     assert PASSWORD not in "".join(seen) + stderr
+
+
+def test_poll_once_reports_a_failing_mailbox(tmp_path: Path) -> None:
+    config = tmp_path / "helpmail.toml"
+    config.write_text(
+        "[[mailboxes]]\n"
+        'name = "down"\n'
+        'url = "imaps://desk@127.0.0.1:1/INBOX"\n'
+        'password = { env = "SUPPORT_PW" }\n'
+    )
+    secret = "Never-Print-Me-42"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            POLL,
+            "--once",
+            "--config",
+            str(config),
+            "--db",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SUPPORT_PW": secret},
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "down: error:" in done.stdout
+    assert "connecting" in done.stdout
+    assert secret not in done.stdout + done.stderr

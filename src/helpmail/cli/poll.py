@@ -19,7 +19,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -81,25 +81,7 @@ def imap_mailboxes(config: Config, only: Sequence[str] | None = None) -> list[Ma
     return found
 
 
-def _open_store(path: Path | None) -> Any:
-    """The ticket store: SQLite at ``path`` when available, else in memory (with a warning)."""
-    if path is not None:
-        try:
-            from helpmail.adapters.sqlite import SqliteStore  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            log.warning("the SQLite store is not available; tickets are kept in memory only")
-        else:
-            return SqliteStore(path)
-    from helpmail.adapters.memory import MemoryStore
-
-    return MemoryStore()
-
-
-def _scan_state(path: Path | None) -> ScanState:
-    if path is None:
-        from helpmail.scanner.state import InMemoryScanState
-
-        return InMemoryScanState()
+def _scan_state(path: Path) -> ScanState:
     from helpmail.adapters.sqlite_scanner import SQLiteScanState
 
     return SQLiteScanState(path)
@@ -121,7 +103,8 @@ class Worker:
     def run(self) -> None:
         from helpmail.adapters.imap import ImapSource
 
-        source = ImapSource(self.settings, state=self.state)
+        # few quick reconnects per scan; the worker itself backs off up to five minutes
+        source = ImapSource(self.settings, state=self.state, connect_attempts=3)
         delays = backoff_delays(1.0, maximum=300.0)
         try:
             while not self.stop.is_set():
@@ -142,7 +125,7 @@ class Worker:
 
     def scan(self, source: Any) -> None:
         with self.lock:  # one import at a time: the store sees one writer
-            report = self.desk.import_from(source, stop=self.stop.is_set)
+            report = self.desk.import_from(StopAware(source, self.stop.is_set), keep=0)
         for skipped in source.skipped:
             self.output(f"{self.settings.name}: skipped {skipped.ref}: {skipped.reason}")
         for reason in source.resyncs:
@@ -152,21 +135,30 @@ class Worker:
             self.output(f"{self.settings.name}: {report.summary()}")
 
 
-class _StoppableDesk:
-    """Wraps a :class:`helpmail.service.Desk` so an import stops between messages on request."""
+class StopAware:
+    """A :class:`~helpmail.ports.MailSource` wrapper whose scan ends after the message in hand
+    once ``stop()`` is true (so SIGTERM never cuts a message between commit and flag)."""
 
-    def __init__(self, desk: Any) -> None:
-        self.desk = desk
+    def __init__(self, inner: Any, stop: Callable[[], bool]) -> None:
+        self.inner = inner
+        self.stop = stop
 
-    def import_from(self, source: Any, *, stop: Callable[[], bool]) -> Any:
-        from helpmail.service import ImportReport
+    @property
+    def name(self) -> str:
+        name: str = self.inner.name
+        return name
 
-        report = ImportReport()
-        for message in source.messages():
-            report.results.append(self.desk.process_one(message, source=source))
-            if stop():
-                break
-        return report
+    def messages(self) -> Iterator[Any]:
+        for message in self.inner.messages():
+            yield message
+            if self.stop():
+                return
+
+    def apply(self, ref: Any, actions: Any) -> None:
+        self.inner.apply(ref, actions)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def build_workers(
@@ -178,25 +170,30 @@ def build_workers(
     once: bool,
     output: Callable[[str], None] = print,
 ) -> list[Worker]:
-    """One :class:`Worker` per active IMAP mailbox, sharing one store and one Desk per mailbox."""
+    """One :class:`Worker` per active IMAP mailbox, sharing one store and one Desk per mailbox.
+
+    The tickets and the scan state live in the database (``db`` or ``[database] path``); rules
+    come from the ``[[rules]]`` section, each mailbox's ``after_import`` from its settings.
+    """
+    from helpmail.adapters.sqlite import SqliteStore
+    from helpmail.cli._common import database_path, mailbox_settings
     from helpmail.service import Desk
 
     mailboxes = imap_mailboxes(config, only)
     if not mailboxes:
         raise ConfigError("mailboxes", "no active IMAP mailbox to poll")
-    path = db or config.database.path
-    store = _open_store(path)
+    path = database_path(db, config)
+    store = SqliteStore(path)
     rules = config.section("rules")
     hook = getattr(rules, "evaluate", None)
     lock = threading.Lock()
     workers = []
     for settings in mailboxes:
-        import_settings = attrs.evolve(config.import_settings(), after_import=settings.actions())
-        desk = Desk(store=store, settings=import_settings, rules=hook)
+        desk = Desk(store=store, settings=mailbox_settings(config, settings), rules=hook)
         workers.append(
             Worker(
                 settings=settings,
-                desk=_StoppableDesk(desk),
+                desk=desk,
                 state=_scan_state(path),
                 stop=stop,
                 lock=lock,
