@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from helpmail.bounces.model import Bounce, BouncedRecipient, BounceKind, BounceReason
-from helpmail.bounces.reasons import HARD_REASONS, decide_reason, normalise_status, smtp_command
+from helpmail.bounces.reasons import (
+    FILTERING_GATEWAYS,
+    HARD_REASONS,
+    decide_reason,
+    normalise_status,
+    smtp_command,
+)
 
 if TYPE_CHECKING:
     from helpmail.mail.model import InboundMail
@@ -773,8 +779,18 @@ def _normalised(mail: InboundMail) -> InboundMail:
     return mail
 
 
+def _from_filtering_gateway(mail: InboundMail) -> bool:
+    """Whether a content-filter gateway wrote the bounce (:data:`FILTERING_GATEWAYS`)."""
+    return any(
+        pattern.search(value)
+        for header, pattern in FILTERING_GATEWAYS
+        for value in mail.header_all(header)
+    )
+
+
 def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRecipient]:
     fallback_text: str | None = None
+    gateway = _from_filtering_gateway(view.mail)
     for row in rows:
         text = row.diagnostic or ""
         context = row.extra_text
@@ -788,6 +804,8 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
         delayed = row.action == "delayed"
         domain = row.address.rpartition("@")[2]
         command = smtp_command(text) or smtp_command(context)
+        if command is None and gateway and (status is None or status.endswith(".0.0")):
+            command = "DATA"  # a gateway refuses after DATA; a specific status still speaks
         if row.forced_reason is not None:
             reason = row.forced_reason
             hard = reason in HARD_REASONS and not (status or "").startswith("4")

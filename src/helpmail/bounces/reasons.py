@@ -527,6 +527,7 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"temporar(?:il)?y "
             r"(?:unavailable|failure|deferred|rejected|error|blocked|not available)",
             r"temporary (?:failure|error|problem|local problem)",
+            r"service (?:is )?currently unavailable",
             r"service (?:not available|"
             r"unavailable|temporarily)",
             r"resources temporarily",
@@ -722,6 +723,17 @@ _COMMANDS = {
     "initial connection": "CONNECT",
 }
 
+#: Content-filter gateways, recognised by a header of their bounce: ``(header, regex)``. They
+#: accept mail and relay it, so whatever they refuse they refuse after DATA (RFC 5321 §3.3), and
+#: their "unknown user" also covers their own filter rules: it reads as a refusal, not a dead
+#: mailbox (Sisimai's "filtered" for the same MTAs).
+FILTERING_GATEWAYS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("X-NAI-Header", re.compile(r"mcafee", re.IGNORECASE)),
+    ("X-Mailer", re.compile(r"m-filter|surfcontrol", re.IGNORECASE)),
+    ("From", re.compile(r"@[\w.-]*mxlogic\.net", re.IGNORECASE)),
+    ("Received", re.compile(r"\(mailfoundry\)", re.IGNORECASE)),
+)
+
 #: Recipient domains whose refusals mean one thing (:data:`PROVIDER_REASONS` is by header).
 RECIPIENT_DOMAIN_REASONS: Mapping[str, BounceReason] = MappingProxyType(
     {"googlegroups.com": R.REJECTED_POLICY}
@@ -807,8 +819,8 @@ def decide_reason(
     because a code alone does not -- many servers send ``5.0.0``, ``5.7.1`` or ``5.1.1`` for
     everything (DESIGN.md); then the enhanced status code (:data:`STATUS_REASONS`); then the
     specific wording of the context; then broad wording (:data:`FALLBACK_PATTERNS`); then the
-    recipient's provider (:data:`RECIPIENT_DOMAIN_REASONS`); then the bare reply code; else
-    ``unknown``.
+    recipient's provider (:data:`RECIPIENT_DOMAIN_REASONS`); then the status class (a ``4.X.X``
+    is ``transient`` by definition); then the bare reply code; else ``unknown``.
 
     Then what the SMTP dialogue says corrects it (RFC 5321 §3.3): a failure at ``MAIL FROM``
     concerns our sender, not the address; an "unknown user" after ``DATA`` (the recipient was
@@ -830,6 +842,7 @@ def decide_reason(
         or _first(FALLBACK_PATTERNS, flat)
         or _first(FALLBACK_PATTERNS, around)
         or (RECIPIENT_DOMAIN_REASONS.get(domain.lower()) if domain else None)
+        or (R.TRANSIENT if (code or "").startswith("4") else None)
         or (REPLY_CODE_REASONS.get(reply_code) if reply_code else None)
         or BounceReason.UNKNOWN
     )
