@@ -358,6 +358,19 @@ def _timed_worker(name: str, key: str, queue: Any) -> None:
         queue.put(("error", traceback.format_exc().splitlines()[-1][:160]))
 
 
+def baseline_ms() -> float:
+    """A fixed pure-Python workload, timed in the same run: the machines are shared and noisy, so
+    timings are also reported as multiples of this baseline."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for value in range(1_000_000):
+            total += value
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 2)
+
+
 def time_pathological(names: list[str]) -> dict[str, dict[str, Any]]:
     ctx = multiprocessing.get_context("spawn")
     out: dict[str, dict[str, Any]] = {}
@@ -394,6 +407,7 @@ def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     parsers, missing = load_parsers()
     names = list(PEERS)
+    base = baseline_ms()
     scored = score_corpora(parsers)
     marker = score_marker(parsers)
     patho = time_pathological([n for n in names if n in parsers and (not quick or n == "helpmail")])
@@ -464,12 +478,17 @@ def main(argv: list[str]) -> None:
         c: (sum(1 for r in marker if r.get(c)), sum(1 for r in marker if c in r)) for c in cols
     }
     print(f"  {'total':28}" + "".join(f"{f'{a}/{b}':>27}" for a, b in totals.values()))
-    print("\nPathological inputs (best of 3 for helpmail, one run for peers; ms):")
+    print(
+        f"\nBaseline (1e6-step Python loop, best of 5): {base} ms; times below in ms (x baseline)"
+    )
+    print("Pathological inputs (best of 3 for helpmail, one run for peers):")
     for key, per_parser in patho.items():
         print(
             f"  {key:24}"
             + "".join(
-                f"{name}={v['ms'] if v['ms'] is not None else v['note']}  "
+                f"{name}={v['ms']} ({v['ms'] / base:.2f}x)  "
+                if v["ms"] is not None
+                else f"{name}={v['note']}  "
                 for name, v in per_parser.items()
             )
         )
@@ -479,6 +498,7 @@ def main(argv: list[str]) -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     payload = {
         "python": sys.version.split()[0],
+        "baseline_ms": base,
         "missing": missing,
         "corpora": scored["corpora"],
         "timing": scored["timing"],

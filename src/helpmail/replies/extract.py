@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 MAX_INPUT_CHARS: Final = 4_000_000
 """Characters of text (and of HTML) read; the rest is ignored and :attr:`ReplyFlag.TRUNCATED`
 set."""
+MAX_LINES: Final = 50_000
+"""Lines of text read; the rest is ignored and :attr:`ReplyFlag.TRUNCATED` set."""
 MAX_PARENT_WORDS: Final = 200_000
 """Words of the parent message used for matching."""
 
@@ -141,6 +143,9 @@ def _extract_text(
         flags = flags | {ReplyFlag.UNDECODED_QP}
     lines = text.split("\n")
     flags = set(flags)
+    if len(lines) > MAX_LINES:
+        lines = lines[:MAX_LINES]
+        flags.add(ReplyFlag.TRUNCATED)
 
     # 1. own marker
     hit = find_marker(lines, markers) if markers else None

@@ -60,8 +60,8 @@ class ReplyFlag(enum.StrEnum):
     """The text still carried quoted-printable encoding (``=3D``, soft line breaks); it was
     decoded."""
     TRUNCATED = "truncated"
-    """The input was longer than :data:`helpmail.replies.MAX_INPUT_CHARS`; only its start was
-    read."""
+    """The input was longer than :data:`helpmail.replies.MAX_INPUT_CHARS` characters or
+    :data:`helpmail.replies.MAX_LINES` lines; only its start was read."""
     INTERNAL_ERROR = "internal_error"
     """The extractor failed on this input; :attr:`Reply.text` is the whole text."""
 

@@ -58,11 +58,33 @@ PLAUSIBLE_START: Final = re.compile(
 
 # -- header blocks ---------------------------------------------------------------------------------
 HEADER_FIELDS: Final[dict[str, str]] = {key.casefold(): field for _, field, key in v.HEADER_KEYS}
-HEADER_KEY: Final = re.compile(
-    rf"^[ \t]{{0,8}}[*_]{{0,2}}({_alt(key for _, _, key in v.HEADER_KEYS)})[*_]{{0,2}}[ "
-    rf"\t]?[:：][*_]{{0,2}}(?:[ \t]|$)",
-    re.IGNORECASE,
-)
+_HEADER_KEY_CHARS: Final = 28
+
+
+def header_field(line: str) -> tuple[str, int] | None:
+    """``(field, value start)`` when ``line`` is ``Key: value`` with a known header key
+    (``From:``, ``*Von:*``, ``De :``, ``件名：``), else ``None``. A dictionary lookup, not a regex:
+    this runs on every line that has a colon near its start."""
+    head = line[: _HEADER_KEY_CHARS + 8]
+    colon = head.find(":")
+    wide = head.find("：")
+    if colon < 0 or (0 <= wide < colon):
+        colon = wide
+    if colon <= 0:
+        return None
+    key = WS.sub(" ", head[:colon]).strip(" *_").casefold()
+    if len(head) - len(head.lstrip(" \t")) > 8:
+        return None
+    field = HEADER_FIELDS.get(key)
+    if field is None:
+        return None
+    rest = line[colon + 1 :]
+    stripped = rest.lstrip("*_")
+    if stripped and stripped[0] not in " \t\u00a0":
+        return None
+    return field, len(line) - len(stripped)
+
+
 GENERIC_KEY: Final = re.compile(
     r"^[ \t]{0,8}[*_]{0,2}[^\W\d_][\w.\-]{0,20}(?: [\w.\-]{1,20})?[*_]{0,2}[ \t]?[:：]"
 )

@@ -237,9 +237,9 @@ class _Lines:
             if self.depth[j] != depth and self.kind[j] is not Kind.BLANK:
                 break
             body = self.content[j]
-            match = p.HEADER_KEY.match(p.WS.sub(" ", body[: p.MAX_CLASSIFY_CHARS]))
-            if match:
-                fields.append(p.HEADER_FIELDS.get(match.group(1).casefold(), "other"))
+            found = p.header_field(body)
+            if found:
+                fields.append(found[0])
                 last, continuation, blanks = j, 0, 0
             elif not body.strip():
                 blanks += 1
@@ -257,7 +257,7 @@ class _Lines:
 
 
 def _line_kind(stripped: str) -> Kind:
-    if p.HEADER_KEY.match(stripped):
+    if p.header_field(stripped):
         return Kind.HEADER
     first = stripped[0]
     if first in p.DECORATION or stripped[-1] in ":：":
@@ -529,12 +529,12 @@ def _quote_opening(info: _Lines, i: int, end: int) -> tuple[Method, bool] | None
                 return Method.DIVIDER, False
             if p.RULE_LINE.match(text.replace(" ", "")):
                 continue
-        if (":" in text[:48] or "：" in text[:48]) and p.HEADER_KEY.match(p.WS.sub(" ", text)):
+        if p.header_field(text):
             fields = set()
             for m in range(k, min(end + 1, k + 10)):
-                match = p.HEADER_KEY.match(p.WS.sub(" ", info.content[m][: p.MAX_CLASSIFY_CHARS]))
-                if match:
-                    fields.add(p.HEADER_FIELDS.get(match.group(1).casefold(), "other"))
+                found = p.header_field(info.content[m])
+                if found:
+                    fields.add(found[0])
             if len(fields) >= 2 and fields & {"from", "to", "subject"}:
                 return Method.HEADER_BLOCK, False
         return None
@@ -702,11 +702,10 @@ def _parse_forward(lines: list[str]) -> Forwarded:
     start_text = k
     while k < n and k - start_text < 24:
         line = body[k]
-        match = p.HEADER_KEY.match(p.WS.sub(" ", line[: p.MAX_CLASSIFY_CHARS]))
-        if match:
-            field = p.HEADER_FIELDS.get(match.group(1).casefold(), "other")
-            field = "date" if field == "sent" else field
-            value = line[match.end() :].strip().strip("*").strip()
+        found = p.header_field(line)
+        if found:
+            field = "date" if found[0] == "sent" else found[0]
+            value = line[found[1] :].strip().strip("*").strip()
             headers.setdefault(field, value)
             last_key = field
             blanks = 0

@@ -231,6 +231,7 @@ HEADER_KEYS: Final[tuple[tuple[str, str, str], ...]] = (
     ("fi", "to", "vastaanottaja"),
     ("fi", "subject", "aihe"),
     ("ru", "from", "от"),
+    ("ru", "from", "от кого"),
     ("ru", "sent", "отправлено"),
     ("ru", "date", "дата"),
     ("ru", "to", "кому"),
