@@ -85,11 +85,11 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 fields           TEXT NOT NULL DEFAULT '{}'
             )""",
             """CREATE TABLE ticket_participants (
+                id          INTEGER PRIMARY KEY,
                 ticket_id   INTEGER NOT NULL REFERENCES tickets(id),
                 address_key TEXT NOT NULL,
-                position    INTEGER NOT NULL,
-                PRIMARY KEY (ticket_id, address_key)
-            ) WITHOUT ROWID""",
+                UNIQUE (ticket_id, address_key)
+            )""",
             """CREATE TABLE messages (
                 id           INTEGER PRIMARY KEY,
                 ticket_id    INTEGER NOT NULL REFERENCES tickets(id),
@@ -294,7 +294,7 @@ class SqliteStore:
         participants = tuple(
             r[0]
             for r in db.execute(
-                "SELECT address_key FROM ticket_participants WHERE ticket_id = ? ORDER BY position",
+                "SELECT address_key FROM ticket_participants WHERE ticket_id = ? ORDER BY id",
                 (row[0],),
             )
         )
@@ -445,13 +445,15 @@ class SqliteStore:
                 raise AlreadyImported(f"{key.ref} is already imported")
             command = commit.command
             ticket_id: int | None = None
-            message_row: int | None = None
+            ticket: TicketRecord | None = None
+            message: MessageRecord | None = None
             if isinstance(command, CreateTicket):
-                ticket_id, message_row = self._create(db, command)
+                ticket, message = self._create(db, command)
+                ticket_id = int(ticket.id)
             elif isinstance(command, AddFollowUp):
-                ticket_id, message_row = self._follow_up(db, command)
+                ticket_id, message = self._follow_up(db, command)
             elif isinstance(command, AttachBounce):
-                ticket_id, message_row = self._bounce(db, command)
+                ticket_id, message = self._bounce(db, command)
             elif commit.ticket_id is not None and commit.ticket_id.isdigit():
                 ticket_id = int(commit.ticket_id)
             db.execute(
@@ -474,13 +476,8 @@ class SqliteStore:
                 ).rowcount
                 if gone != 1:
                     raise StoreError(f"no quarantine entry {commit.release_quarantine}")
-            ticket = self._ticket_by_id(db, ticket_id)
-            message = None
-            if message_row is not None:
-                row = db.execute(
-                    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_row,)
-                ).fetchone()
-                message = self._message(db, row)
+            if ticket is None:
+                ticket = self._ticket_by_id(db, ticket_id)
         return CommitResult(ticket=ticket, message=message)
 
     def _ticket_by_id(self, db: sqlite3.Connection, ticket_id: int | None) -> TicketRecord | None:
@@ -506,20 +503,10 @@ class SqliteStore:
 
     @staticmethod
     def _participants(db: sqlite3.Connection, ticket_id: int, keys: Sequence[str]) -> None:
-        if not keys:
-            return
-        row = db.execute(
-            "SELECT COALESCE(MAX(position), 0) FROM ticket_participants WHERE ticket_id = ?",
-            (ticket_id,),
-        ).fetchone()
-        position = int(row[0])
-        for key in keys:
-            position += 1
-            db.execute(
-                "INSERT OR IGNORE INTO ticket_participants (ticket_id, address_key, position)"
-                " VALUES (?, ?, ?)",
-                (ticket_id, key, position),
-            )
+        db.executemany(
+            "INSERT OR IGNORE INTO ticket_participants (ticket_id, address_key) VALUES (?, ?)",
+            [(ticket_id, key) for key in keys],
+        )
 
     @staticmethod
     def _attachments(
@@ -545,68 +532,122 @@ class SqliteStore:
                 ),
             )
 
-    @staticmethod
-    def _insert_message(db: sqlite3.Connection, ticket_id: int, values: Sequence[Any]) -> int:
+    def _add_message(
+        self,
+        db: sqlite3.Connection,
+        ticket_id: int,
+        *,
+        kind: MessageKind,
+        message_id: str | None,
+        sender: str | None,
+        author: str | None,
+        at: dt.datetime,
+        text: str,
+        reply_method: str | None = None,
+        origin: Origin,
+        attachments: Sequence[StoredAttachment] = (),
+    ) -> MessageRecord:
         cursor = db.execute(
             "INSERT INTO messages (ticket_id, kind, message_id, sender, author, at, text,"
             " reply_method, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (ticket_id, *values),
+            (
+                ticket_id,
+                kind.value,
+                message_id,
+                sender,
+                author,
+                _time(at),
+                text,
+                reply_method,
+                origin.value,
+            ),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        row = cursor.lastrowid
+        assert row is not None
+        self._attachments(db, row, attachments)
+        return MessageRecord(
+            id=str(row),
+            ticket_id=str(ticket_id),
+            kind=kind,
+            message_id=message_id,
+            sender=sender,
+            author=author,
+            at=at,
+            text=text,
+            reply_method=reply_method,
+            origin=origin,
+            attachments=tuple(a.ref for a in attachments),
+        )
 
-    def _create(self, db: sqlite3.Connection, command: CreateTicket) -> tuple[int, int]:
+    def _create(
+        self, db: sqlite3.Connection, command: CreateTicket
+    ) -> tuple[TicketRecord, MessageRecord]:
         row = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM tickets").fetchone()
         ticket_id = int(row[0])
         number = format_ticket_number(ticket_id, command.number_format, command.reported_at)
-        taken = db.execute("SELECT 1 FROM tickets WHERE number = ?", (number,)).fetchone()
-        if taken is not None:
-            raise StoreError(f"ticket number {number} is taken")
         reporter = self._contact(db, command.reporter)
-        db.execute(
-            f"INSERT INTO tickets ({_TICKET_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                ticket_id,
-                number,
-                command.title,
-                command.status,
-                reporter,
-                command.reporter.address,
-                command.created_by,
-                _time(command.reported_at),
-                command.queue,
-                command.manager,
-                command.assignee,
-                command.origin.value,
-                command.support_address,
-                json.dumps(dict(command.fields)),
-            ),
-        )
+        try:
+            db.execute(
+                f"INSERT INTO tickets ({_TICKET_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ticket_id,
+                    number,
+                    command.title,
+                    command.status,
+                    reporter,
+                    command.reporter.address,
+                    command.created_by,
+                    _time(command.reported_at),
+                    command.queue,
+                    command.manager,
+                    command.assignee,
+                    command.origin.value,
+                    command.support_address,
+                    json.dumps(dict(command.fields)),
+                ),
+            )
+        except sqlite3.IntegrityError as error:
+            raise StoreError(f"ticket number {number} is taken") from error
         keys = list(command.participants)
         if command.reporter.address:
             keys.append(address_key(command.reporter.address))
-        self._participants(db, ticket_id, list(dict.fromkeys(keys)))
-        message = self._insert_message(
+        participants = tuple(dict.fromkeys(keys))
+        self._participants(db, ticket_id, participants)
+        message = self._add_message(
             db,
             ticket_id,
-            (
-                MessageKind.REQUEST.value,
-                command.message_id,
-                command.reporter.address,
-                reporter,
-                _time(command.reported_at),
-                command.text,
-                None,
-                command.origin.value,
-            ),
+            kind=MessageKind.REQUEST,
+            message_id=command.message_id,
+            sender=command.reporter.address,
+            author=reporter,
+            at=command.reported_at,
+            text=command.text,
+            origin=command.origin,
+            attachments=command.attachments,
         )
-        self._attachments(db, message, command.attachments)
         db.execute(
             "INSERT INTO history (ticket_id, at, actor, text) VALUES (?, ?, ?, ?)",
             (ticket_id, _time(command.reported_at), command.created_by, command.history),
         )
-        return ticket_id, message
+        ticket = TicketRecord(
+            id=str(ticket_id),
+            number=number,
+            title=command.title,
+            status=command.status,
+            reporter=reporter,
+            reporter_address=command.reporter.address,
+            created_by=command.created_by,
+            reported_at=command.reported_at,
+            queue=command.queue,
+            manager=command.manager,
+            assignee=command.assignee,
+            origin=command.origin,
+            support_address=command.support_address,
+            participants=participants,
+            fields=tuple(dict(command.fields).items()),
+        )
+        return ticket, message
 
     def _existing(self, db: sqlite3.Connection, ticket_id: str) -> tuple[int, dict[str, str]]:
         row = (
@@ -619,7 +660,7 @@ class SqliteStore:
         fields: dict[str, str] = json.loads(row[1])
         return int(row[0]), fields
 
-    def _follow_up(self, db: sqlite3.Connection, command: AddFollowUp) -> tuple[int, int]:
+    def _follow_up(self, db: sqlite3.Connection, command: AddFollowUp) -> tuple[int, MessageRecord]:
         ticket_id, fields = self._existing(db, command.ticket_id)
         informant = self._contact(db, command.informant)
         if command.new_status:
@@ -633,21 +674,19 @@ class SqliteStore:
             )
         if command.informant.address and command.origin is Origin.CUSTOMER:
             self._participants(db, ticket_id, [address_key(command.informant.address)])
-        message = self._insert_message(
+        message = self._add_message(
             db,
             ticket_id,
-            (
-                MessageKind.FOLLOW_UP.value,
-                command.message_id,
-                command.informant.address,
-                informant,
-                _time(command.at),
-                command.text,
-                command.reply_method,
-                command.origin.value,
-            ),
+            kind=MessageKind.FOLLOW_UP,
+            message_id=command.message_id,
+            sender=command.informant.address,
+            author=informant,
+            at=command.at,
+            text=command.text,
+            reply_method=command.reply_method,
+            origin=command.origin,
+            attachments=command.attachments,
         )
-        self._attachments(db, message, command.attachments)
         if command.history:
             db.execute(
                 "INSERT INTO history (ticket_id, at, actor, text) VALUES (?, ?, ?, ?)",
@@ -655,21 +694,19 @@ class SqliteStore:
             )
         return ticket_id, message
 
-    def _bounce(self, db: sqlite3.Connection, command: AttachBounce) -> tuple[int, int]:
+    def _bounce(self, db: sqlite3.Connection, command: AttachBounce) -> tuple[int, MessageRecord]:
         ticket_id, _ = self._existing(db, command.ticket_id)
-        message = self._insert_message(
+        message = self._add_message(
             db,
             ticket_id,
-            (
-                MessageKind.BOUNCE.value,
-                command.message_id,
-                command.sender,
-                None,
-                _time(command.at),
-                command.text,
-                command.reason,
-                Origin.AUTOMATED_MAIL.value,
-            ),
+            kind=MessageKind.BOUNCE,
+            message_id=command.message_id,
+            sender=command.sender,
+            author=None,
+            at=command.at,
+            text=command.text,
+            reply_method=command.reason,
+            origin=Origin.AUTOMATED_MAIL,
         )
         return ticket_id, message
 
@@ -707,19 +744,16 @@ class SqliteStore:
         del recipient  # kept in the signed Message-ID itself
         with self._write() as db:
             number, _ = self._existing(db, ticket_id)
-            self._insert_message(
+            self._add_message(
                 db,
                 number,
-                (
-                    MessageKind.OUTBOUND.value,
-                    message_id,
-                    None,
-                    None,
-                    _time(at),
-                    text,
-                    None,
-                    Origin.EMPLOYEE.value,
-                ),
+                kind=MessageKind.OUTBOUND,
+                message_id=message_id,
+                sender=None,
+                author=None,
+                at=at,
+                text=text,
+                origin=Origin.EMPLOYEE,
             )
 
     def sync(self) -> None:
