@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -618,7 +619,8 @@ def test_poll_imports_picks_up_with_idle_and_stops_on_sigterm(
     try:
         _read_until(process, "last successful check: never", seen)
         _read_until(process, "support: 2 messages", seen)
-        dovecot.inject(user, [message(3)])  # picked up by IDLE, not by a timer
+        time.sleep(1)  # let the worker settle into IDLE: this is delivery *during* IDLE
+        dovecot.inject(user, [message(3)])  # picked up by IDLE (the poll interval is 60 s)
         _read_until(process, "support: 1 messages", seen)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=20)
