@@ -356,3 +356,28 @@ def test_bounce_attached_event_and_guard_block(store: TicketStore) -> None:
     assert not guard.check("alice@example.org", "1", d.clock.now())
     assert [m.kind for m in store.messages_of("1")][-1] is MessageKind.BOUNCE
     assert store.get_ticket("1") is not None
+
+
+def test_commit_rejected_by_store_is_quarantined_not_fatal() -> None:
+    from helpmail.ports import CommitRejected
+
+    class Vanishing(MemoryStore):
+        def commit(self, commit: ImportCommit) -> CommitResult:
+            if commit.outcome is OutcomeKind.FOLLOW_UP:
+                raise CommitRejected("no ticket 1")
+            return super().commit(commit)
+
+    store = Vanishing()
+    raws = [
+        make_mail(subject="Printer", message_id="a@x"),
+        make_mail(subject="Re: [Ticket#1] Printer", message_id="b@x"),
+        make_mail(subject="Other", message_id="c@x"),
+    ]
+    report = desk(store).import_from(ListSource(raws))
+    assert [r.kind for r in report.results] == [
+        OutcomeKind.CREATED,
+        OutcomeKind.QUARANTINED,
+        OutcomeKind.CREATED,
+    ]
+    [entry] = store.quarantined()
+    assert "store refused the commit: no ticket 1" in entry.error

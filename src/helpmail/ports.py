@@ -125,6 +125,12 @@ class AlreadyImported(StoreError):
     """
 
 
+class CommitRejected(StoreError):
+    """:meth:`TicketStore.commit` refused this one commit (its ticket is gone, a ticket number is
+    taken, the quarantine entry to release does not exist). Nothing was written; the service puts
+    the message in the quarantine instead of stopping the import."""
+
+
 @attrs.frozen(kw_only=True)
 class ImportKey:
     """What identifies one imported message (DESIGN.md "Idempotent import").
@@ -293,8 +299,9 @@ class TicketStore(Protocol):
     def commit(self, commit: ImportCommit) -> CommitResult:
         """Store one message's outcome and its import key in ONE transaction.
 
-        Raises :class:`AlreadyImported` when ``commit.key.ref`` is already recorded (nothing is
-        written then). Other failures raise :class:`helpmail.errors.StoreError` and write nothing.
+        Raises :class:`AlreadyImported` when ``commit.key.ref`` is already recorded and
+        :class:`CommitRejected` when the commit itself cannot be applied (nothing is written in
+        either case). Other failures raise :class:`helpmail.errors.StoreError` and write nothing.
         """
         ...
 

@@ -45,6 +45,7 @@ from helpmail.pipeline import (
 from helpmail.ports import (
     AlreadyImported,
     Clock,
+    CommitRejected,
     ImportKey,
     MailboxAction,
     MailSource,
@@ -361,6 +362,14 @@ class Desk:
             self.guard.record_bounce(outcome.bounce, now)
         try:
             committed = self.store.commit(outcome.commit)
+        except CommitRejected as error:
+            # The store refused this one message (its ticket vanished meanwhile...): keep it.
+            key = outcome.key or ImportKey(
+                ref=ref, message_id=None, content_digest=raw_digest(message.raw)
+            )
+            self.store.quarantine(key, message.raw, f"store refused the commit: {error}", now)
+            held = quarantine_outcome(key, f"store refused the commit: {error}", outcome.trace)
+            return self._result(ref, held, subject=subject), ()
         except AlreadyImported:
             # Another process committed this position first: the same as a rerun.
             skipped = attrs.evolve(

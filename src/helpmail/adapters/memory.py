@@ -19,6 +19,7 @@ from helpmail.errors import StoreError
 from helpmail.mail.model import address_key
 from helpmail.ports import (
     AlreadyImported,
+    CommitRejected,
     HistoryRecord,
     ImportKey,
     ImportRecord,
@@ -137,7 +138,7 @@ class MemoryStore:
             if commit.release_quarantine is not None and (
                 commit.release_quarantine not in self._quarantine
             ):
-                raise StoreError(f"no quarantine entry {commit.release_quarantine}")
+                raise CommitRejected(f"no quarantine entry {commit.release_quarantine}")
             # Compute everything first (changes kept apart from the live tables); apply only
             # when nothing can fail any more.
             tickets = _Overlay(self._tickets)
@@ -169,7 +170,7 @@ class MemoryStore:
                 ticket_id = str(sequence)
                 number = format_ticket_number(sequence, command.number_format, command.reported_at)
                 if number in numbers:
-                    raise StoreError(f"ticket number {number} is taken")
+                    raise CommitRejected(f"ticket number {number} is taken")
                 reporter = party_contact(command.reporter)
                 participants = _merge((), command.participants)
                 if command.reporter.address:
@@ -217,7 +218,7 @@ class MemoryStore:
             elif isinstance(command, AddFollowUp | AttachBounce):
                 old = tickets.get(command.ticket_id)
                 if old is None:
-                    raise StoreError(f"no ticket {command.ticket_id}")
+                    raise CommitRejected(f"no ticket {command.ticket_id}")
                 ticket_id = old.id
                 if isinstance(command, AddFollowUp):
                     informant = party_contact(command.informant)
@@ -315,7 +316,7 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             if ticket_id not in self._tickets:
-                raise StoreError(f"no ticket {ticket_id}")
+                raise CommitRejected(f"no ticket {ticket_id}")
             record = MessageRecord(
                 id=str(len(self._messages) + 1),
                 ticket_id=ticket_id,

@@ -36,6 +36,7 @@ from helpmail.errors import StoreError
 from helpmail.mail.model import address_key
 from helpmail.ports import (
     AlreadyImported,
+    CommitRejected,
     HistoryRecord,
     ImportKey,
     ImportRecord,
@@ -475,7 +476,7 @@ class SqliteStore:
                     "DELETE FROM quarantine WHERE id = ?", (int(commit.release_quarantine),)
                 ).rowcount
                 if gone != 1:
-                    raise StoreError(f"no quarantine entry {commit.release_quarantine}")
+                    raise CommitRejected(f"no quarantine entry {commit.release_quarantine}")
             if ticket is None:
                 ticket = self._ticket_by_id(db, ticket_id)
         return CommitResult(ticket=ticket, message=message)
@@ -608,7 +609,7 @@ class SqliteStore:
                 ),
             )
         except sqlite3.IntegrityError as error:
-            raise StoreError(f"ticket number {number} is taken") from error
+            raise CommitRejected(f"ticket number {number} is taken") from error
         keys = list(command.participants)
         if command.reporter.address:
             keys.append(address_key(command.reporter.address))
@@ -656,7 +657,7 @@ class SqliteStore:
             else None
         )
         if row is None:
-            raise StoreError(f"no ticket {ticket_id}")
+            raise CommitRejected(f"no ticket {ticket_id}")
         fields: dict[str, str] = json.loads(row[1])
         return int(row[0]), fields
 

@@ -29,7 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 from helpmail.errors import StoreError
-from helpmail.ports import AlreadyImported, ImportKey, MessageKind, MessageRef, TicketStore
+from helpmail.ports import (
+    AlreadyImported,
+    CommitRejected,
+    ImportKey,
+    MessageKind,
+    MessageRef,
+    TicketStore,
+)
 from helpmail.tickets.events import AttachmentRef, Origin
 from helpmail.tickets.importing import (
     AddFollowUp,
@@ -209,7 +216,7 @@ def check_failed_commit_writes_nothing(store: TicketStore) -> None:
                 at=T0,
             )
         )
-    except StoreError:
+    except CommitRejected:
         pass
     else:
         raise AssertionError("a follow-up on a missing ticket was accepted")
