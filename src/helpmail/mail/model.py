@@ -259,7 +259,7 @@ class InboundMail:
     Message ids are stored without angle brackets. ``text`` is the best plain-text body: the
     ``text/plain`` body parts (several inline ones joined by a blank line) when they hold text,
     else the HTML body converted to readable text (``text_from_html`` is then true); line ends are
-    ``\n``, ``format=flowed`` is joined, NUL characters are removed. ``html`` is the HTML body as
+    ``\\n``, ``format=flowed`` is joined, NUL characters are removed. ``html`` is the HTML body as
     sent (``None`` without one). ``headers`` are all header fields in order, unfolded and RFC 2047
     decoded. ``date`` is always time-zone aware (UTC when the mail gives no zone). ``return_path``
     is the Return-Path value as written (``"<>"`` for the null path; see
