@@ -53,6 +53,10 @@ autodoc_default_options = {
 }
 autodoc_preserve_defaults = True
 nitpicky = False
+# Type annotations rendered by autodoc mention short names ("decision", "header") that several
+# classes use for attributes; Sphinx then warns that the short name is ambiguous. That is not a
+# documentation error (the link is just not made), so only this kind of warning is silenced.
+suppress_warnings = ["ref.python"]
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
@@ -94,10 +98,15 @@ REFERENCE_MODULES = [
     ("helpmail.tickets.settings", "Import settings"),
     ("helpmail.addresses", "Support addresses"),
     ("helpmail.contacts", "Contacts and organisations"),
+    ("helpmail.admission", "Who may open tickets"),
+    ("helpmail.spam", "Spam verdicts"),
+    ("helpmail.suspended", "The suspended queue"),
     ("helpmail.pipeline", "The inbound pipeline"),
+    ("helpmail.scanner", "Mail scanner"),
     ("helpmail.rules", "Scanner rules"),
     ("helpmail.guard", "Delivery guard"),
     ("helpmail.notify", "Notifications"),
+    ("helpmail.templates", "Templates"),
     ("helpmail.ports", "Ports"),
     ("helpmail.service", "The service layer"),
     ("helpmail.config", "Configuration"),
