@@ -157,6 +157,19 @@ def test_wrong_host_name_is_refused(dovecot: Dovecot) -> None:
         list(src.messages())
 
 
+def test_plaintext_only_when_allowed_and_verification_off_only_when_asked(
+    dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1)])
+    with source(dovecot, user, security=Security.PLAIN, allow_plaintext=True) as src:
+        assert subjects(src) == ["message 1"]
+        assert not hasattr(src._client._imap.sock, "version")  # really no TLS
+    with source(dovecot, user, ca_file=dovecot.wrong_ca_file, verify_certificate=False) as src:
+        assert subjects(src) == ["message 1"]  # connected despite the wrong CA: explicit opt-out
+    assert "verification is turned OFF" in caplog.text
+
+
 def test_credentials_never_in_errors_reprs_or_logs(
     dovecot: Dovecot, caplog: pytest.LogCaptureFixture
 ) -> None:
