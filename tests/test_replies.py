@@ -531,6 +531,13 @@ def test_interleaved_answers_keep_the_quoted_lines() -> None:
     assert reply.text == "> Is it fixed?\nYes.\n> And the toner?\nAlso replaced."
 
 
+def test_inline_answers_to_single_quoted_lines() -> None:
+    mail = "Hi Joe,\n\n> Can you send the invoice?\n\nSure, attached.\n\n> And the receipt?\n\nAlso."
+    reply = extract_reply(mail)
+    assert reply.method is Method.INTERLEAVED
+    assert reply.text == mail
+
+
 def test_sign_off_below_the_quote_joins_the_reply() -> None:
     mail = f"Top answer.\n\n{ATTRIBUTIONS['en']}\n{QUOTE}\n\nRegards,\nBob"
     assert extract_reply(mail).text == "Top answer.\n\nRegards,\nBob"

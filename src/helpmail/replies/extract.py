@@ -179,10 +179,8 @@ def _extract_text(
             quoted = "\n".join(x for x in (part.quoted, "\n".join(lines[cut:]).strip()) if x)
             return _reply(part, method=Method.OWN_MARKER, quoted=quoted, flags=flags)
         # nothing above the marker: the answer is below it (or the mail is only the quote)
-        end = hit.end if hit is not None and hit.start == cut else cut
-        if lines[cut].lstrip()[:1] == ">":
-            lines = [*lines[:cut], *(">" for _ in range(cut, end + 1)), *lines[end + 1 :]]
-        else:  # an unquoted marker: everything below it is helpmail's own mail
+        if lines[cut].lstrip()[:1] != ">":
+            # an unquoted marker: everything below it is helpmail's own mail
             lines = [*lines[:cut], *("> " + line for line in lines[cut:])]
     else:
         flags.discard(ReplyFlag.MARKER_WRAPPED)

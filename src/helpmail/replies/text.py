@@ -123,6 +123,7 @@ class _Lines:
                 if found is not text_kind:
                     kind[i] = found
         self._candidates = candidates
+        self.quote_count = kind.count(quote)
         self._find_attributions()
         self._find_headers()
 
@@ -386,12 +387,8 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 )
                 _quote_rest(labels, i)
                 return labels, cuts
-            single = (
-                end == i
-                or sum(1 for k in range(i, min(end + 1, i + 3)) if info.kind[k] is Kind.QUOTE) == 1
-            ) and (i == 0 or not info.depth[i - 1])
             if (
-                single
+                info.quote_count == 1
                 and not cuts
                 and pending_attribution is None
                 and not _is_attribution(p.WS.sub(" ", info.content[i].strip()), True, multi=False)
