@@ -82,6 +82,12 @@ def test_apple_mail_and_thunderbird_quotes() -> None:
     )
 
 
+def test_hidden_content_is_kept_when_it_is_all_the_text() -> None:
+    html = '<div style="display:none; max-height:0">mobile-only text</div>'
+    assert html_to_text(html) == "mobile-only text"
+    assert html_to_text('<span style="display:none">pre</span><p>body</p>') == "body"
+
+
 def test_thunderbird_forward_header_table() -> None:
     html = (
         '<div class="moz-forward-container">-------- Forwarded Message --------'
@@ -101,5 +107,7 @@ def test_unterminated_comment_and_many_open_brackets_stay_linear() -> None:
     assert html_to_text("<!--" * 50_000) == ""
     assert html_to_text("<a" * 50_000).startswith("") is True
     assert html_to_text("<" * 100_000) == "<" * 100_000
+    assert html_to_text("<title>" * 50_000 + "text") == "text"
+    assert html_to_text("<head>" * 50_000 + "text") == "text"
     big = "<div>" + "<p>paragraph &amp; text</p>" * 20_000 + "</div>"
     assert html_to_text(big).count("paragraph & text") == 20_000

@@ -168,17 +168,23 @@ class _Writer:
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML document or fragment (see the module docstring)."""
     try:
-        return _convert(html)
+        text, hid = _convert(html, hide=True)
+        if not text and hid:
+            # Never let hiding remove the only readable text (content shown by media queries).
+            text = _convert(html, hide=False)[0]
+        return text
     except Exception:  # pragma: no cover - defensive: never raise on mail content
         return _SPACES.sub(" ", re.sub(r"<[^<>]*>", " ", html)).strip()
 
 
-def _convert(html: str) -> str:
+def _convert(html: str, *, hide: bool) -> tuple[str, bool]:
     out = _Writer()
     n = len(html)
     pos = 0
     hidden_tag: str | None = None
     hidden_depth = 0
+    hid = False
+    unclosed: set[str] = set()  # raw-text tags whose end tag is not in the rest of the document
     while pos < n:
         lt = html.find("<", pos)
         if lt < 0:
@@ -225,19 +231,23 @@ def _convert(html: str) -> str:
             continue
         raw_text = _RAW_TEXT.get(tag)
         if raw_text is not None and not attr_text.rstrip().endswith("/"):
-            found = raw_text.search(html, pos)
+            # (a search that failed once fails again later: remember it, or many unclosed
+            # "<title>" tags would make this quadratic)
+            found = None if tag in unclosed else raw_text.search(html, pos)
             if found is not None:
                 pos = found.end()
             elif tag in ("script", "style", "xml"):
                 pos = n
+            else:
+                unclosed.add(tag)
             continue
         attrs = _attrs(attr_text) if attr_text.strip() else {}
         style = attrs.get("style")
-        if style and tag not in _VOID and _DISPLAY_NONE.search(style):
-            hidden_tag, hidden_depth = tag, 1
+        if hide and style and tag not in _VOID and _DISPLAY_NONE.search(style):
+            hidden_tag, hidden_depth, hid = tag, 1, True
             continue
         _start(out, tag, attrs)
-    return out.text()
+    return out.text(), hid
 
 
 def _start(out: _Writer, tag: str, attrs: dict[str, str]) -> None:

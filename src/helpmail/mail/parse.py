@@ -86,6 +86,7 @@ _QP_BAD = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\n|\Z))")
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I
 )
+_LIST_HEADERS = frozenset({"from", "to", "cc", "bcc", "reply-to", "sender", "references"})
 _CHARSET_HINT = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.I)
 _PATH_SEP = re.compile(r"[\\/]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -665,10 +666,11 @@ def _parse(raw: bytes) -> InboundMail:
     lists: dict[str, list[str]] = {}
     for name, value in headers:
         lower = name.lower()
-        where = f"header:{name}"
-        if lower in ("from", "to", "cc", "bcc", "reply-to", "sender", "references"):
+        if lower in _LIST_HEADERS:
             lists.setdefault(lower, []).append(value)
-        decoded.append((name, decode_words(value, where, defects).strip()))
+        if "=?" in value or "\t" in value:  # values are already unfolded and stripped
+            value = decode_words(value, f"header:{name}", defects).strip()
+        decoded.append((name, value))
 
     def addresses(lower: str, name: str) -> tuple[Address, ...]:
         found: list[Address] = []
