@@ -669,8 +669,9 @@ def _parse(raw: bytes) -> InboundMail:
         if lower in _LIST_HEADERS:
             lists.setdefault(lower, []).append(value)
         if "=?" in value or "\t" in value:  # values are already unfolded and stripped
-            value = decode_words(value, f"header:{name}", defects).strip()
-        decoded.append((name, value))
+            decoded.append((name, decode_words(value, f"header:{name}", defects).strip()))
+        else:
+            decoded.append((name, value))
 
     def addresses(lower: str, name: str) -> tuple[Address, ...]:
         found: list[Address] = []
