@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from helpmail.adapters.mailbox import MaildirSource, MboxSource, open_source
+from helpmail.adapters.mailbox import MaildirSource, MboxSource, mbox_key, open_source
 from helpmail.adapters.sqlite import SqliteStore
 from helpmail.errors import SourceError
 from helpmail.ports import MailboxAction, MailboxActionKind, MailSource
@@ -150,3 +152,32 @@ def test_end_to_end_into_sqlite_is_idempotent(tmp_path: Path, kind: str) -> None
     assert [t.title for t in store.tickets()] == [f"Request {i}" for i in range(4)]
     assert [m.text for m in store.messages_of("2")][-1] == "Thanks, works."
     store.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["From the desk", ">From quoted", "plain text", "", "Status: RO"]),
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_mbox_keys_match_the_stdlib_view(bodies: list[list[str]]) -> None:
+    # close() finds messages through the stdlib's mbox by recomputing the key: both views of a
+    # message must give the same key, whatever ">From" quoting the writer used.
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "box"
+        box = mailbox.mbox(str(path))
+        for index, lines in enumerate(bodies):
+            box.add(make_mail(subject=f"s{index}", message_id=f"{index}@x", body="\n".join(lines)))
+        box.flush()
+        ours = [m.ref.uid for m in MboxSource(path).messages()]
+        theirs = [mbox_key(box.get_bytes(key)) for key in box.iterkeys()]
+        box.close()
+    assert ours == theirs
+    assert len(set(ours)) == len(bodies)
