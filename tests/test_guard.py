@@ -166,3 +166,19 @@ def test_prune_keeps_what_windows_need() -> None:
     for day in range(5):
         guard.record_sent("a@example.org", "T", T0 + day * 24 * HOUR)
     assert guard.prune(T0 + 4 * 24 * HOUR) == 3
+
+
+def test_unreadable_bounce_blocks_the_fallback_recipient() -> None:
+    from helpmail.bounces import Bounce, BounceKind
+
+    guard = DeliveryGuard()
+    empty = Bounce(recipients=(), kind=BounceKind.FAILURE, message_id="b@m")
+    assert guard.record_bounce(empty, T0) == ()
+    (block,) = guard.record_bounce(empty, T0, fallback_recipient="Bob@Example.org")
+    assert (block.address, block.reason, block.blocked_until) == (
+        "bob@example.org",
+        BounceReason.UNKNOWN,
+        T0 + 3 * HOUR,
+    )
+    delay = Bounce(recipients=(), kind=BounceKind.DELAY)
+    assert guard.record_bounce(delay, T0, fallback_recipient="carol@example.org") == ()

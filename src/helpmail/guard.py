@@ -30,7 +30,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from helpmail.bounces.model import Bounce, BounceReason
+from helpmail.bounces.model import Bounce, BouncedRecipient, BounceKind, BounceReason
 from helpmail.bounces.reasons import REASONS
 from helpmail.mail.model import address_key
 
@@ -390,14 +390,31 @@ class DeliveryGuard:
 
     # -- records --------------------------------------------------------------------------------
 
-    def record_bounce(self, bounce: Bounce, now: dt.datetime) -> tuple[AddressBlock, ...]:
+    def record_bounce(
+        self, bounce: Bounce, now: dt.datetime, *, fallback_recipient: str | None = None
+    ) -> tuple[AddressBlock, ...]:
         """Block the bounce's recipients as their reasons say; returns the blocks now stored.
 
-        Delay warnings block nothing (RFC 3464 §2.3.3 ``delayed``: the MTA still tries).
+        Delay warnings block nothing (RFC 3464 §2.3.3 ``delayed``: the MTA still tries). A
+        failure that names no readable recipient blocks ``fallback_recipient`` as ``unknown``
+        (3 h): the pipeline passes the recipient named by the verified signed Message-ID of the
+        original (:func:`helpmail.message_ids.read_message_id` on
+        :attr:`~helpmail.bounces.Bounce.original_message_id`).
         """
         now = _utc(now)
         stored: list[AddressBlock] = []
-        for recipient in bounce.recipients:
+        recipients = bounce.recipients
+        if not recipients and fallback_recipient and bounce.kind is BounceKind.FAILURE:
+            recipients = (
+                BouncedRecipient(
+                    address=fallback_recipient,
+                    reason=BounceReason.UNKNOWN,
+                    hard=False,
+                    diagnostic="a bounce that names no readable recipient",
+                    source="fallback",
+                ),
+            )
+        for recipient in recipients:
             blocks, duration = self.settings.block_duration(recipient.reason)
             if not blocks:
                 continue

@@ -170,7 +170,7 @@ RECIPIENT_LINES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             rf"(?P<text>.*)$",
         ),
         # Sendmail: "<user@example.org>... User unknown" / "... while talking to"
-        ("sendmail", rf"^[ \t]*<?(?P<addr>{_ADDR})>?\.\.\.[ \t]*(?P<text>.*)$"),
+        ("sendmail", rf"^[ \t]*(?:[45]\d\d[ \t]+)?<?(?P<addr>{_ADDR})>?\.\.\.[ \t]*(?P<text>.*)$"),
         # Sendmail's list: "----- The following addresses had permanent fatal errors -----"
         # and the address on the next line (also Biglobe, Trend Micro, V5 Sendmail).
         (
@@ -412,11 +412,24 @@ def _reply_code(text: str | None) -> str | None:
     return match[1] if match else None
 
 
+_EMBEDDED_DSN = re.compile(
+    r"^(?:reporting-mta|original-recipient|final-recipient)[ \t]*:[ \t]*"
+    r"(?:rfc822|dns|utf-8)[ \t]*;",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 def _rfc3464(view: _View) -> tuple[list[_Row], bool]:
     """Recipients of the DSN parts; the flag says whether any DSN recipient group was seen."""
     rows: list[_Row] = []
     seen_any = False
-    for text in view.dsn:
+    texts = list(view.dsn)
+    if not texts:
+        # a DSN whose MIME structure broke (a bad boundary): its fields sit in the text
+        embedded = _EMBEDDED_DSN.search(view.report)
+        if embedded is not None:
+            texts.append(view.report[embedded.start() :])
+    for text in texts:
         groups = _dsn_groups(text)
         per_message = groups[0] if groups and "final-recipient" not in groups[0] else {}
         for group in groups:
@@ -646,9 +659,10 @@ def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str
             text = match.groupdict().get("text") or ""
             diagnostic = _block_after(lines, line_index, text)
             rows[address] = _Row(address=address, diagnostic=diagnostic or None, source=name)
-        if rows:
+        if rows and not fmt:
             fmt = name
-            break
+        if rows and (name in _WEAK_FORMATS or name == "transcript"):
+            break  # strong formats add up (a Sendmail list and its "...": lines); weak ones do not
     if not rows:
         for match in _ADDR_RX.finditer(report):
             address = valid_addr_spec(match[0])
@@ -890,17 +904,31 @@ def _parse(mail: InboundMail) -> Bounce | None:
         for p in mail.parts
         if p.content_type == "multipart/report"
     )
-    if not rows and (is_report or _looks_like_text_bounce(view)):
+    looks = bool(is_report or dsn_seen or failed_header or rows) or _looks_like_text_bounce(view)
+    if not rows and looks:
         rows, fmt = _text_rows(view)
         rows = [attrs.evolve(r, extra_text=_text_about(view, r.address)) for r in rows]
-    if not rows and (is_report or _looks_like_text_bounce(view)):
+    if not rows and looks:
         # Last resort: the report names nobody, but the returned original had one recipient.
         returned_to = _returned_to(view)
         if returned_to is not None:
             rows = [_Row(address=returned_to, extra_text=view.report, source="returned-to")]
             fmt = "returned-to"
     if not rows:
-        return None
+        if not looks:
+            return None
+        # A bounce that names no readable address (a display name only, a mangled report): it is
+        # still a bounce, and its original Message-ID still ties it to a ticket and recipient.
+        delay = bool(_DELAY_WORDS.search(view.report)) and not _FAIL_WORDS.search(view.report)
+        return Bounce(
+            recipients=(),
+            kind=BounceKind.DELAY if delay else BounceKind.FAILURE,
+            original_message_id=original_id,
+            original_subject=original_subject,
+            message_id=mail.message_id,
+            arrival=mail.date,
+            format="unreadable",
+        )
     # A text bounce that only warns (no failure wording) reports a delay (RFC 3464 §2.3.3 in
     # spirit: the MTA is still trying).
     if fmt not in ("rfc3464", "amazon-ses-json"):
@@ -924,13 +952,11 @@ def _parse(mail: InboundMail) -> Bounce | None:
         if all(r.reason is BounceReason.DELAYED for r in recipients)
         else BounceKind.FAILURE
     )
-    reporting = None
     return Bounce(
         recipients=recipients,
         kind=kind,
         original_message_id=original_id,
         original_subject=original_subject,
-        reporting_mta=reporting,
         message_id=mail.message_id,
         arrival=mail.date,
         format=fmt,
