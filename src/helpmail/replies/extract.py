@@ -83,7 +83,8 @@ def _extract(
 ) -> Reply:
     flags: set[ReplyFlag] = set()
     marker_texts = tuple(markers) if markers is not None else DEFAULT_MARKERS
-    text = _SENTINELS.sub(" ", text)  # private-use characters helpmail uses for HTML boundaries
+    if "\ue000" in text or "\ue001" in text:
+        text = _SENTINELS.sub(" ", text)  # private-use characters helpmail uses for HTML boundaries
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
         flags.add(ReplyFlag.TRUNCATED)
@@ -137,7 +138,8 @@ def _parent_text(parent: str | InboundMail | None) -> str:
 def _extract_text(
     text: str, *, subject: str, parent: str, markers: Sequence[str], flags: set[ReplyFlag]
 ) -> Reply:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if _looks_like_quoted_printable(text):
         text = _decode_quoted_printable(text)
         flags = flags | {ReplyFlag.UNDECODED_QP}
@@ -218,8 +220,8 @@ def _reply(
     ):
         chosen = Method.HTML_CONTAINER
     return Reply(
-        text=_SENTINELS.sub("", part.text).strip("\n"),
-        quoted=_SENTINELS.sub("", quoted if quoted is not None else part.quoted).strip("\n"),
+        text=_clean(part.text),
+        quoted=_clean(quoted if quoted is not None else part.quoted),
         signature=part.signature,
         tagline=part.tagline,
         forwarded=part.forwarded,
@@ -251,6 +253,12 @@ def _decode_quoted_printable(text: str) -> str:
 
     raw = text.encode("utf-8", "surrogateescape")
     return quopri.decodestring(raw).decode("utf-8", "replace")
+
+
+def _clean(text: str) -> str:
+    if "\ue000" in text or "\ue001" in text:
+        text = _SENTINELS.sub("", text)
+    return text.strip("\n")
 
 
 def _words(text: str) -> list[str]:

@@ -93,7 +93,7 @@ class _Lines:
                 body = line.lstrip("> \t")
                 depth[i] = line.count(">", 0, len(line) - len(body))
                 content[i] = body
-                if body.strip():
+                if body and not body.isspace():
                     kind[i] = quote
                     if len(body) <= 30 and body.rstrip()[-1:] in _ATTRIBUTION_END:
                         add_candidate(i)
