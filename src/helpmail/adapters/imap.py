@@ -201,8 +201,9 @@ class ImapSource:
             raise
         except Exception as error:
             if _transient(error):
-                log.warning("%s: connection lost while %s: %s", self.name, doing, _text(error))
-                raise _Dropped(self._scrub(f"{doing}: {_text(error)}")) from None
+                detail = self._scrub(_text(error))
+                log.warning("%s: connection lost while %s: %s", self.name, doing, detail)
+                raise _Dropped(f"{doing}: {detail}") from None
             raise self._error(doing, error) from None
 
     # --- connection -------------------------------------------------------------------------
@@ -423,6 +424,7 @@ class ImapSource:
         if scan.resync:
             log.warning("%s/%s: %s", self.name, folder, scan.reason)
             self.resyncs.append(f"{folder}: {scan.reason}")
+            self._held.pop(folder, None)  # those UIDs named messages of the old numbering
         if folder not in self._progress or scan.resync:
             self._progress[folder] = FolderState(
                 uidvalidity=uidvalidity, last_uid=scan.first_uid - 1
