@@ -329,3 +329,37 @@ def test_the_installed_helpmail_command_runs_the_demo(tmp_path: Path) -> None:
     assert "28 messages: 16 created" in completed.stdout
     assert (tmp_path / "demo" / "helpmail-demo.sqlite3").is_file()
     assert completed.stderr == ""
+
+
+def test_rules_from_the_configuration_take_part_in_explain_and_import(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        """
+[[rules]]
+name = "invoices to accounting"
+when = { field = "subject", op = "contains", value = "invoice" }
+actions = [{ type = "set_field", name = "team", value = "accounting" }]
+
+[[rules]]
+name = "newsletters away"
+when = { field = "classification", op = "equals", value = "bulk" }
+actions = [{ type = "quarantine", reason = "no newsletters here" }]
+""",
+        encoding="utf-8",
+    )
+    mail = tmp_path / "invoice.eml"
+    mail.write_bytes(MAILS["08-en-new-disguised-exe.eml"])
+    code, out, _ = run(["explain", str(mail), "--config", str(config)], capsys)
+    assert code == 0
+    assert "rules: invoices to accounting" in out
+    maildir = make_maildir(
+        tmp_path / "M", ["08-en-new-disguised-exe.eml", "13-bulk-newsletter.eml"]
+    )
+    code, out, _ = run(
+        ["import", str(maildir), "--db", str(tmp_path / "d.db"), "--config", str(config)], capsys
+    )
+    assert code == 1  # the newsletter went to the quarantine
+    assert "quarantined: rules: " in out
+    assert "1 created, 1 quarantined" in out

@@ -17,7 +17,7 @@ from helpmail.config import Config, MailboxConfig, MailboxKind, load_config
 from helpmail.errors import ConfigError, SourceError
 
 if TYPE_CHECKING:
-    from helpmail.pipeline import TraceStep
+    from helpmail.pipeline import RulesHook, TraceStep
     from helpmail.ports import MailSource
     from helpmail.service import MessageResult
     from helpmail.tickets.settings import ImportSettings
@@ -113,6 +113,17 @@ def mailbox_settings(config: Config, mailbox: object | None) -> ImportSettings:
             actions = (actions,)
         settings = attrs.evolve(settings, after_import=actions)
     return settings
+
+
+def rules_hook(config: Config) -> RulesHook | None:
+    """The scanner rules of the configuration (``[[rules]]``) as the pipeline's rules hook."""
+    from helpmail.rules.engine import RuleSet
+
+    rules = config.section("rules")
+    if isinstance(rules, RuleSet) and rules.rules:
+        hook: RulesHook = rules.evaluate
+        return hook
+    return None
 
 
 def database_path(db: Path | None, config: Config) -> Path:

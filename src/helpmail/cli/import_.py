@@ -24,6 +24,7 @@ from helpmail.cli._common import (
     mailbox_settings,
     open_source,
     result_dict,
+    rules_hook,
 )
 from helpmail.cli._output import Progress, dump_json, shorten, table
 
@@ -72,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         store = SqliteStore(db)
         try:
-            desk = Desk(store=store, settings=mailbox_settings(config, mailbox))
+            desk = Desk(
+                store=store, settings=mailbox_settings(config, mailbox), rules=rules_hook(config)
+            )
             # Keep every per-message result only when they are printed: a huge mailbox then
             # imports in constant memory (the counts are always complete).
             report = desk.import_from(
