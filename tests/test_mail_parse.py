@@ -461,6 +461,14 @@ def test_report_body_is_the_first_part_only() -> None:
     assert texts["text/rfc822-headers"] == "Subject: original"
 
 
+def test_global_delivery_status_is_utf8() -> None:
+    status = "Content-Type: message/global-delivery-status\n\nFinal-Recipient: utf-8; jörg@bücher.example"
+    m = parse_mail(raw_of(multipart("report", PLAIN, status)))
+    texts = {p.content_type: p.text for p in m.parts}
+    assert texts["message/global-delivery-status"] == "Final-Recipient: utf-8; jörg@bücher.example"
+    assert DefectKind.CHARSET not in {d.kind for d in m.defects}
+
+
 def test_digest_parts_default_to_message_rfc822() -> None:
     inner = "\nFrom: x@y\nSubject: one\n\nfirst digest mail"
     m = parse_mail(raw_of(multipart("digest", inner)))

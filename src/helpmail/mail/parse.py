@@ -380,6 +380,8 @@ class _Parser:
             return node._text
         data = self.payload(node)
         charset = node.charset
+        if charset is None and node.content_type.startswith("message/global"):
+            charset = "utf-8"  # RFC 6532 §3.5-3.7: message/global* parts are UTF-8
         if charset is None and node.content_type == "text/html" and not data.isascii():
             found = _META_CHARSET.search(data, 0, 4096)
             if found is not None and codec_for(found.group(1).decode("ascii")):
