@@ -462,7 +462,8 @@ def test_report_body_is_the_first_part_only() -> None:
 
 
 def test_global_delivery_status_is_utf8() -> None:
-    status = "Content-Type: message/global-delivery-status\n\nFinal-Recipient: utf-8; jörg@bücher.example"
+    status = "Content-Type: message/global-delivery-status\n\n"
+    status += "Final-Recipient: utf-8; jörg@bücher.example"
     m = parse_mail(raw_of(multipart("report", PLAIN, status)))
     texts = {p.content_type: p.text for p in m.parts}
     assert texts["message/global-delivery-status"] == "Final-Recipient: utf-8; jörg@bücher.example"
