@@ -168,6 +168,9 @@ def test_invalid_leaves_name_the_key(kwargs: dict[str, object], key: str, proble
         r"((ab)+c)*",
         r"(?P<x>a)(?P=x)",
         r"(a)?(?(1)b|c)",
+        r"(?:ab|ac|a)+",  # alternatives starting alike inside a repeat
+        r"(foo|f\w+)*",
+        r"(?:cat|Cat)+",  # alike once case is ignored
     ],
 )
 def test_unsafe_patterns_rejected(pattern: str) -> None:
@@ -177,7 +180,16 @@ def test_unsafe_patterns_rejected(pattern: str) -> None:
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"\[#(\d+)\]", r"^(re|aw|fwd?):\s*", r"[a-z]+@[a-z]+\.example", r"(ab){2,5}c+", r"a*+b*"],
+    [
+        r"\[#(\d+)\]",
+        r"^(re|aw|fwd?):\s*",
+        r"[a-z]+@[a-z]+\.example",
+        r"(ab){2,5}c+",
+        r"a*+b*",
+        r"(?:foo|bar)+",
+        r"(?:\s|,)+",
+        r"(?:\d{3}-|x)+",
+    ],
 )
 def test_safe_patterns_accepted(pattern: str) -> None:
     check_pattern(pattern)
