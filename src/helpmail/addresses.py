@@ -4,12 +4,13 @@ A desk receives mail on any number of support addresses, each with a display nam
 optional defaults (priority, category, a rule that routes it). This module keeps three rules:
 
 1. **Which support address.** Look in To, Cc, Bcc, then ``Delivered-To``, ``X-Original-To`` and
-   finally the ``for <...>`` clause of ``Received`` (RFC 5321 §4.4), in that order of trust, and
-   take the first support address found. To and Cc come first because they are the same in every
-   copy of a mail: a mail sent to ``sales@`` and ``support@`` arrives twice (once per mailbox) with
-   different ``Delivered-To`` headers, and both copies must route to the same address so the
-   import keeps one ticket. The envelope headers are read only when no support address is in the
-   visible headers, which is how a Bcc'd support address is found.
+   finally (only when none of those names one) the ``for <...>`` clause of ``Received``
+   (RFC 5321 §4.4), in that order of trust, and take the first support address found. To and Cc
+   come first because they are the same in every copy of a mail: a mail sent to ``sales@`` and
+   ``support@`` arrives twice (once per mailbox) with different ``Delivered-To`` headers, and both
+   copies must route to the same address so the import keeps one ticket. The envelope headers
+   decide only when no support address is in the visible headers, which is how a Bcc'd support
+   address is found.
 2. **One ticket.** A mail to two support addresses makes one routing decision: the first in that
    order; the others are listed in the decision and its trace, not turned into more tickets.
 3. **Our own mail is never customer mail.** A mail whose ``From`` or ``Sender`` is one of our own
@@ -175,7 +176,8 @@ class Routing:
 
 
 def _candidates(mail: InboundMail) -> Iterator[tuple[AddressSource, str]]:
-    """Every address the mail was sent to, in order of trust (top header first)."""
+    """Every address the mail was sent to, in order of trust (top header first), except the
+    ``Received ... for`` clauses (see :func:`_received_for`)."""
     for address in mail.to:
         yield AddressSource.TO, address.addr_spec
     for address in mail.cc:
@@ -186,6 +188,11 @@ def _candidates(mail: InboundMail) -> Iterator[tuple[AddressSource, str]]:
         yield AddressSource.DELIVERED_TO, value.strip().strip("<>")
     for value in mail.header_all("X-Original-To"):
         yield AddressSource.X_ORIGINAL_TO, value.strip().strip("<>")
+
+
+def _received_for(mail: InboundMail) -> Iterator[tuple[AddressSource, str]]:
+    """The ``for <...>`` clauses of ``Received``, top first: the last resort, read only when no
+    other header names a support address (a mail may carry hundreds of Received lines)."""
     for value in mail.header_all("Received"):
         match = _RECEIVED_FOR.search(value.partition(";")[0])
         if match:
@@ -195,12 +202,15 @@ def _candidates(mail: InboundMail) -> Iterator[tuple[AddressSource, str]]:
 def route_to_support_address(mail: InboundMail, desk: SupportAddresses) -> Routing:
     """Decide which support address ``mail`` was sent to (see the module docstring for the rule)."""
     matches: dict[str, SupportAddressMatch] = {}
-    for source, written in _candidates(mail):
-        support = desk.find(written)
-        if support is not None and support.key not in matches:
-            matches[support.key] = SupportAddressMatch(
-                support=support, source=source, written=written
-            )
+    for candidates in (_candidates, _received_for):
+        for source, written in candidates(mail):
+            support = desk.find(written)
+            if support is not None and support.key not in matches:
+                matches[support.key] = SupportAddressMatch(
+                    support=support, source=source, written=written
+                )
+        if matches:
+            break
     ordered = tuple(matches.values())
     if ordered:
         return Routing(support=ordered[0].support, source=ordered[0].source, matches=ordered)

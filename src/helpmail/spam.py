@@ -51,6 +51,10 @@ LOOPBACK: tuple[IPNetwork, ...] = (
 )
 
 
+#: At most this many ignored filter headers are kept in a verdict (all are counted).
+MAX_IGNORED = 20
+
+
 class SpamAction(StrEnum):
     """What a verdict asks for, in order of severity."""
 
@@ -514,12 +518,14 @@ class SpamVerdict:
 
     ``action`` is the most severe action any trusted filter asks for. ``filters`` lists each
     filter's verdict; ``ignored`` the filter headers that were not believed (below the trust
-    boundary); ``boundary`` the trusted ``Received`` hops.
+    boundary; at most :data:`MAX_IGNORED` are kept, ``ignored_count`` counts them all);
+    ``boundary`` the trusted ``Received`` hops.
     """
 
     action: SpamAction
     filters: tuple[FilterVerdict, ...] = ()
     ignored: tuple[IgnoredHeader, ...] = ()
+    ignored_count: int = 0
     boundary: TrustBoundary | None = None
     checker: str = "headers"
 
@@ -548,10 +554,11 @@ class SpamVerdict:
                 )
                 parts.append(f"{verdict.filter}: {said} -> {verdict.action}")
             text = "; ".join(parts)
-        if self.ignored:
+        count = max(self.ignored_count, len(self.ignored))
+        if count:
             shown = ", ".join(f"{i.header}: {i.value[:40]}" for i in self.ignored[:3])
-            more = f" and {len(self.ignored) - 3} more" if len(self.ignored) > 3 else ""
-            text += f"; ignored {len(self.ignored)} untrusted header(s): {shown}{more}"
+            more = f" and {count - 3} more" if count > 3 else ""
+            text += f"; ignored {count} untrusted header(s): {shown}{more}"
         return text
 
 
@@ -601,22 +608,22 @@ def read_spam_verdict(
     seen: set[str] = set()
     by_filter: dict[Filter, list[SpamSignal]] = {}
     ignored: list[IgnoredHeader] = []
+    ignored_count = 0
+    below = f"below the trusted hops ({boundary.stop})"
     for index, (name, value) in enumerate(mail.headers):
         reader = READERS.get(name.lower())
         if reader is None:
             continue
-        if not boundary.trusts(index):
-            ignored.append(
-                IgnoredHeader(
-                    header=name, value=value, reason=f"below the trusted hops ({boundary.stop})"
-                )
-            )
-            continue
-        if name.lower() in seen:
-            continue
-        signal = reader(value)
+        signal = None
+        if boundary.trusts(index):
+            if name.lower() in seen:
+                continue
+            signal = reader(value)
         if signal is None:
-            ignored.append(IgnoredHeader(header=name, value=value, reason="not understood"))
+            ignored_count += 1
+            if len(ignored) < MAX_IGNORED:
+                why = below if not boundary.trusts(index) else "not understood"
+                ignored.append(IgnoredHeader(header=name, value=value, reason=why))
             continue
         seen.add(name.lower())
         by_filter.setdefault(signal.filter, []).append(signal)
@@ -628,6 +635,7 @@ def read_spam_verdict(
         action=most_severe(v.action for v in filters),
         filters=filters,
         ignored=tuple(ignored),
+        ignored_count=ignored_count,
         boundary=boundary,
     )
 
@@ -640,6 +648,7 @@ def combine_verdicts(*verdicts: SpamVerdict) -> SpamVerdict:
         action=most_severe(v.action for v in verdicts),
         filters=tuple(f for v in verdicts for f in v.filters),
         ignored=tuple(i for v in verdicts for i in v.ignored),
+        ignored_count=sum(max(v.ignored_count, len(v.ignored)) for v in verdicts),
         boundary=next((v.boundary for v in verdicts if v.boundary is not None), None),
         checker="+".join(v.checker for v in verdicts),
     )
@@ -668,6 +677,7 @@ class HeaderSpamChecker:
 
 __all__ = [
     "LOOPBACK",
+    "MAX_IGNORED",
     "READERS",
     "Filter",
     "FilterVerdict",
