@@ -344,6 +344,8 @@ def test_toml_loads_evaluates_and_round_trips() -> None:
     assert result.trace.stopped_by == "vip customers"
     dumped = rules_to_list(rules)
     assert parse_rules(dumped) == rules
+    assert RuleSet.from_list(rules.to_list()) == rules
+    assert Rule.from_dict(rules.rules[0].to_dict()) == rules.rules[0]
     assert rules_to_list(parse_rules(dumped)) == dumped
 
 

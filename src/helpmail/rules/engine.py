@@ -58,6 +58,19 @@ class Rule:
         if not value.strip():
             raise ConfigError("name", "a rule needs a non-empty name")
 
+    def to_dict(self) -> dict[str, object]:
+        """Plain data (TOML/JSON) for this rule; :meth:`from_dict` reads it back."""
+        from helpmail.rules.codec import rule_to_dict
+
+        return rule_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: object, key: str = "rule") -> Rule:
+        """A rule from plain data; :class:`helpmail.ConfigError` names the key on problems."""
+        from helpmail.rules.codec import rule_from_dict
+
+        return rule_from_dict(data, key)
+
     def applies_to_folder(self, folder: str | None) -> bool:
         """Whether the rule is scoped to ``folder`` (``None``: the folder is unknown -> yes)."""
         if not self.folders or folder is None:
@@ -196,6 +209,17 @@ class RuleSet:
 
     def __len__(self) -> int:
         return len(self.rules)
+
+    def to_list(self) -> list[dict[str, object]]:
+        """Plain data for the ``[[rules]]`` section; :meth:`from_list` reads it back."""
+        return [rule.to_dict() for rule in self.rules]
+
+    @classmethod
+    def from_list(cls, data: object, key: str = "rules") -> RuleSet:
+        """A rule set from plain data (what ``[[rules]]`` decodes to)."""
+        from helpmail.rules.codec import parse_rules
+
+        return parse_rules(data, key)
 
     def evaluate(self, facts: RuleInput) -> Evaluation:
         """Evaluate the rules on ``facts`` (see :func:`evaluate`)."""
