@@ -29,6 +29,8 @@ from helpmail.mail.html import html_to_text
         ("<ul><li>one</li><li>two</li></ul>", "- one\n- two"),
         ("<ol><li>one<li>two</ol>", "1. one\n2. two"),
         ('<ol start="3"><li>c</li></ol>', "3. c"),
+        ('<ol start="²"><li>c</li></ol>', "1. c"),
+        ('<ol start="99999999999999999"><li>c</li></ol>', "1. c"),
         ("<ul><li>a<ul><li>b</li></ul></li><li>c</li></ul>", "- a\n  - b\n- c"),
         (
             "<table><tr><th>Name</th><th>Qty</th></tr><tr><td>Toner</td><td>2</td></tr></table>",

@@ -293,6 +293,8 @@ def test_parameters(value: str, first: str, params: list[tuple[str, str]]) -> No
         "attachment; filename*0=a; filename*5=b",
         'attachment; filename="unterminated',
         "attachment; flag; filename=x",
+        "attachment; filename*²=x",
+        "attachment; filename*" + "9" * 5000 + "=x",
     ],
 )
 def test_broken_parameters_are_defects(value: str) -> None:

@@ -24,6 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpmail import InboundMail, parse_mail
+from helpmail.mail.addresses import parse_address_list
+from helpmail.mail.headers import decode_words, parse_date, parse_msgids, parse_parameters
+from helpmail.mail.html import html_to_text
 from helpmail.mail.model import DefectKind, MailDefect
 
 # HELPMAIL_MAIL_EXAMPLES=5000 runs a long fuzzing session; the default keeps the suite fast.
@@ -500,3 +503,42 @@ def test_random_mime_trees_never_raise(body: bytes) -> None:
     check_invariants(mail, raw)
     paths = [part.path for part in mail.parts]
     assert len(paths) == len(set(paths))
+
+
+# -- the readers on their own: arbitrary text never raises ------------------------------------
+
+HEADERISH = st.text(
+    st.sampled_from(list("<>@,;:\"()[]\\=?*'%. \t\n-_/abcXYZ019²äЖ日\x00\ufffd")) | st.characters(),
+    max_size=120,
+)
+
+
+@SETTINGS
+@given(HEADERISH)
+def test_header_readers_never_raise(value: str) -> None:
+    defects: list[MailDefect] = []
+    for address in parse_address_list(value, defects, "header:To"):
+        assert address.addr_spec
+        assert isinstance(address.key, str)
+        assert isinstance(address.domain, str)
+    assert all(mid for mid in parse_msgids(value))
+    parsed = parse_date(value, defects)
+    assert parsed is None or parsed.tzinfo is not None
+    first, params = parse_parameters(value, "part:1", defects)
+    assert isinstance(first, str)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in params)
+    assert isinstance(decode_words(value, "header:Subject", defects), str)
+    assert all(isinstance(d, MailDefect) for d in defects)
+
+
+@SETTINGS
+@given(
+    st.text(
+        st.sampled_from(list("<>/!-=\"' abcpdivbrlitableoscriptyle&;#x0:")) | st.characters(),
+        max_size=300,
+    )
+)
+def test_html_to_text_never_raises(html: str) -> None:
+    text = html_to_text(html)
+    assert isinstance(text, str)
+    assert "\x00" not in text or "\x00" in html

@@ -183,6 +183,8 @@ def _spec(tokens: list[_Token]) -> str:
 
 def parse_address_list(value: str, defects: list[MailDefect], where: str) -> tuple[Address, ...]:
     """The addresses in one address-list header value (unfolded, not RFC 2047-decoded)."""
+    if "\x00" in value:  # RFC 5322 §2.3: no NUL in a mail; never let one into an address
+        value = value.replace("\x00", "")
     found: list[Address] = []
     pending_phrase = ""
     pieces = _split(_tokens(value))
@@ -207,7 +209,7 @@ def parse_address_list(value: str, defects: list[MailDefect], where: str) -> tup
                         kind=DefectKind.ADDRESS,
                     )
                 )
-            found.append(Address(addr_spec=spec.replace("\x00", ""), name=name))
+            found.append(Address(addr_spec=spec, name=name))
             continue
         has_at = any(kind == _SPECIAL and text == "@" for kind, text, _ in piece)
         if has_at:
@@ -229,7 +231,7 @@ def parse_address_list(value: str, defects: list[MailDefect], where: str) -> tup
                     )
                 )
                 pending_phrase = ""
-            found.append(Address(addr_spec=spec.replace("\x00", ""), name=name))
+            found.append(Address(addr_spec=spec, name=name))
             continue
         words = [t for t in piece if t[0] != _COMMENT]
         next_has_angle = index + 1 < len(pieces) and any(
@@ -249,11 +251,7 @@ def parse_address_list(value: str, defects: list[MailDefect], where: str) -> tup
                     kind=DefectKind.ADDRESS,
                 )
             )
-            found.append(
-                Address(
-                    addr_spec=spec.replace("\x00", ""), name=_comment_name(piece, where, defects)
-                )
-            )
+            found.append(Address(addr_spec=spec, name=_comment_name(piece, where, defects)))
             continue
         text = _phrase(piece, where, defects) or _comment_name(piece, where, defects)
         if text:

@@ -322,7 +322,9 @@ def parse_parameters(
             base, _, rest = name.partition("*")
             is_ext = rest.endswith("*") or rest == ""
             index_text = rest.rstrip("*")
-            if index_text and not index_text.isdigit():
+            if index_text and not (
+                index_text.isascii() and index_text.isdigit() and len(index_text) < 6
+            ):
                 defects.append(
                     MailDefect(
                         where=where,

@@ -262,14 +262,14 @@ def _start(out: _Writer, tag: str, attrs: dict[str, str]) -> None:
     elif tag in ("ul", "ol") and out.lists:
         out.flush()  # a nested list continues its parent list without a blank line
         start = attrs.get("start", "1")
-        out.lists.append([tag == "ol", int(start) - 1 if start.isdigit() else 0])
+        out.lists.append([tag == "ol", _list_start(start)])
     elif tag in _PARAGRAPH:
         out.blank()
         if tag == "blockquote":
             out.quote += 1
         elif tag in ("ul", "ol"):
             start = attrs.get("start", "1")
-            out.lists.append([tag == "ol", int(start) - 1 if start.isdigit() else 0])
+            out.lists.append([tag == "ol", _list_start(start)])
         elif tag == "table":
             out.cells.append(0)
         elif tag == "pre":
@@ -306,6 +306,11 @@ def _start(out: _Writer, tag: str, attrs: dict[str, str]) -> None:
         alt = (attrs.get("alt") or "").strip()
         if alt:
             out.current.append(f"[{_SPACES.sub(' ', alt)}]")
+
+
+def _list_start(start: str) -> int:
+    start = start.strip()
+    return int(start) - 1 if start.isascii() and start.isdigit() and len(start) < 7 else 0
 
 
 def _end(out: _Writer, tag: str) -> None:
