@@ -306,3 +306,12 @@ def test_compose_internationalised_addresses() -> None:
     ascii_raw = idna_mail.message.as_bytes(policy=policy.SMTP)
     assert ascii_raw.isascii()
     assert b"<anna@xn--mller-kva.example>" in ascii_raw
+
+
+def test_compose_own_mail_coming_back_is_classified_as_own_loop() -> None:
+    """What composition marks, the inbound classifier recognises (DESIGN.md "Loops")."""
+    import helpmail
+
+    bounces = pytest.importorskip("helpmail.bounces")
+    raw = mails(created())[0].message.as_bytes()
+    assert bounces.classify(helpmail.parse_mail(raw)).kind == "own_loop"
