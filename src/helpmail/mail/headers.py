@@ -342,6 +342,8 @@ def parse_parameters(
             name, decode_words(text, where, defects).strip() if "=?" in text else text
         )
     for base, sections in extended.items():
+        if not base:
+            continue  # "*=value": a section of no parameter
         # RFC 2231 §4.1: an extended value wins over a plain value of the same name.
         params[base] = _join_2231(base, sections, where, defects)
     return first, list(params.items())
