@@ -12,6 +12,7 @@ decodes all but a few bytes, in which case the few are replaced (U+FFFD) and the
 from __future__ import annotations
 
 import codecs
+import unicodedata
 
 from helpmail.mail.model import DefectKind, MailDefect
 
@@ -166,11 +167,17 @@ def decode_bytes(
         defects.append(MailDefect(where=where, what=what, kind=DefectKind.CHARSET))
         return _fallback(data)
     try:
-        return data.decode(codec)
+        text = data.decode(codec)
     except UnicodeError:
         pass
     except LookupError:  # pragma: no cover - codec_for checked it
         return _fallback(data)
+    else:
+        if codec == "cp1258":
+            # Vietnamese windows-1258 writes most letters as base + combining mark: compose them
+            # (NFC) so the text compares and searches like the same text sent in UTF-8.
+            text = unicodedata.normalize("NFC", text)
+        return text
     defects.append(
         MailDefect(
             where=where, what=f"bytes do not match charset {charset!r}", kind=DefectKind.CHARSET
