@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "import": "import_",
     "explain": "explain",
     "check": "check",
+    "poll": "poll",
+    "notify": "notify",
+    "suspended": "suspended",
 }
 
 
