@@ -260,8 +260,10 @@ class _Renderer(HTMLParser):
             if skip:
                 self.skip = max(0, self.skip - 1)
             if name in _BLOCK or added or name == "p-plain":
-                self._break(blank=name in _PARAGRAPH)
+                self._break()
             self.depth -= added
+            if name in _PARAGRAPH:
+                self._break(blank=True)
             if name == "pre":
                 self.pre = max(0, self.pre - 1)
             if name == "a" and self.href_stack:
