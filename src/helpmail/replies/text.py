@@ -749,8 +749,9 @@ def extract_lines(lines: list[str], *, subject: str = "", depth: int = 0) -> Par
         # bottom posting, or inline answers starting below the first quote
         return _below(display, labels, info, cuts, n_rows, forward_cut, signature_rows)
     if not _substantive_below(display, labels, first.start):
-        kept_blank = _kept_blanks(labels)
-        keep = [display[k] for k in range(len(lines)) if labels[k] == "N" or k in kept_blank]
+        last_n = n_rows[-1]
+        kept_blank = _kept_blanks(labels[: last_n + 1])
+        keep = [display[k] for k in range(last_n + 1) if labels[k] == "N" or k in kept_blank]
         forwarded = _forward_of(lines, forward_cut)
         if forwarded is not None and forward_cut is not None:
             quoted = [lines[k] for k in range(first.start, forward_cut.start) if labels[k] == "Q"]
@@ -794,19 +795,17 @@ def _kept_inline(info: _Lines, labels: list[str], k: int) -> bool:
 def _mark_signatures(info: _Lines, labels: list[str]) -> None:
     """Below a quote, a signature block (``-- ``, an underscore rule with a short footer) or a lone
     tagline is not an answer: label it ``S``."""
-    n = len(labels)
-    k = 0
-    while k < n:
-        if labels[k] != "Q":
-            k += 1
-            continue
-        while k < n and labels[k] == "Q":
-            k += 1
-        end = k
-        while end < n and labels[end] in ("N", "B"):
-            end += 1
-        rows = [m for m in range(k, end) if labels[m] == "N"]
-        if rows:
+    runs: list[list[int]] = []
+    for k in [k for k, label in enumerate(labels) if label == "N"]:
+        if runs and "Q" not in labels[runs[-1][-1] + 1 : k]:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    for rows in runs:
+        before = rows[0] - 1
+        while before >= 0 and labels[before] == "B":
+            before -= 1
+        if before >= 0 and labels[before] == "Q":
             first = info.raw[rows[0]]
             stripped = first.strip()
             limit = 15 if first.startswith("-- ") else 10
@@ -816,7 +815,6 @@ def _mark_signatures(info: _Lines, labels: list[str]) -> None:
             ) or (all(_is_tagline(info.raw[m]) for m in rows) and len(rows) <= 2):
                 for m in rows:
                     labels[m] = "S"
-        k = end
 
 
 def _substantive_below(display: list[str], labels: list[str], start: int) -> bool:
@@ -999,7 +997,7 @@ def _finish(
         method = Method.SIGNATURE
     return Part(
         text=text,
-        quoted=_join(quoted),
+        quoted="\n".join(quoted).strip("\n"),
         signature=_join(signature),
         tagline=_join(tagline),
         forwarded=forwarded,
