@@ -441,6 +441,15 @@ def test_not_signatures() -> None:
         assert extract_reply(text).text == text
 
 
+def test_underscore_rule_as_section_divider_is_kept() -> None:
+    text = "Section 1\nfirst part\n________________________________\nSection 2\nsecond part"
+    assert extract_reply(text).text == text
+    footer = (
+        "Answer\n\n_______________________________________________\nlist mailing list\nl@lists.x"
+    )
+    assert extract_reply(footer).text == "Answer"
+
+
 def test_signature_only_mail_keeps_it() -> None:
     reply = extract_reply("Sent from my iPhone")
     assert reply.text == "Sent from my iPhone"
@@ -532,7 +541,9 @@ def test_interleaved_answers_keep_the_quoted_lines() -> None:
 
 
 def test_inline_answers_to_single_quoted_lines() -> None:
-    mail = "Hi Joe,\n\n> Can you send the invoice?\n\nSure, attached.\n\n> And the receipt?\n\nAlso."
+    mail = (
+        "Hi Joe,\n\n> Can you send the invoice?\n\nSure, attached.\n\n> And the receipt?\n\nAlso."
+    )
     reply = extract_reply(mail)
     assert reply.method is Method.INTERLEAVED
     assert reply.text == mail

@@ -102,6 +102,7 @@ RULE_LINE: Final = re.compile(r"^[-_=*~—–]{5,200}$")
 UNDERSCORE_RULE: Final = re.compile(r"^_{2,200}$")
 
 # -- signatures and taglines ---------------------------------------------------------------------
+PHONE: Final = re.compile(r"\+?\d[\d ()./-]{6,24}\d")
 SIG_DELIMITER: Final = re.compile(r"^(?:-- ?|--|—|__)$")
 TAGLINE_PREFIX: Final = re.compile(
     rf"^(?:{_alt(p for _, p in v.TAGLINE_PREFIXES)})(?:\s|$|\S)", re.IGNORECASE

@@ -568,7 +568,7 @@ def _is_tagline(text: str) -> bool:
     if match:
         rest = text[match.end() - 1 :].strip()
         words = rest.split()
-        return not ("," in rest or len(words) > 7 or rest.count(". ") >= 1)
+        return not ("," in rest or len(words) > 5 or rest.count(". ") >= 1)
     return len(text) <= 40 and p.TAGLINE_SUFFIX.search(text) is not None
 
 
@@ -614,6 +614,8 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
         limit = 15 if body[index].startswith("-- ") else (10 if is_delimiter else 6)
         if len(after) > limit:
             continue
+        if is_rule and not _looks_like_footer(after):
+            continue  # an underscore rule used as a section divider (crisp-oss/email-reply-parser#41)
         signature = [line.rstrip() for line in body[index + 1 :]]
         del body[index:]
         break
@@ -625,6 +627,13 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
         tagline.insert(0, body[last].strip())
         del body[last:]
     return body, _strip_blank_ends(signature), tagline
+
+
+def _looks_like_footer(lines: Sequence[str]) -> bool:
+    """A block below an underscore rule that is a signature or list footer: it holds an address, a
+    link or a phone number (a section of the reply holds prose)."""
+    text = "\n".join(lines)
+    return "@" in text or "http" in text or "www." in text or p.PHONE.search(text) is not None
 
 
 def _last_content(lines: Sequence[str]) -> int | None:
@@ -809,9 +818,11 @@ def _mark_signatures(info: _Lines, labels: list[str]) -> None:
             first = info.raw[rows[0]]
             stripped = first.strip()
             limit = 15 if first.startswith("-- ") else 10
+            rule = p.UNDERSCORE_RULE.match(stripped) is not None
             if (
-                (stripped in ("--", "-- ", "—") or p.UNDERSCORE_RULE.match(stripped))
+                (stripped in ("--", "-- ", "—") or rule)
                 and len(rows) <= limit + 1
+                and (not rule or _looks_like_footer([info.raw[m] for m in rows[1:]]))
             ) or (all(_is_tagline(info.raw[m]) for m in rows) and len(rows) <= 2):
                 for m in rows:
                     labels[m] = "S"
