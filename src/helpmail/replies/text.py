@@ -615,7 +615,7 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
         if len(after) > limit:
             continue
         if is_rule and not _looks_like_footer(after):
-            continue  # an underscore rule used as a section divider (crisp-oss/email-reply-parser#41)
+            continue  # an underscore rule used as a section divider (crisp email-reply-parser#41)
         signature = [line.rstrip() for line in body[index + 1 :]]
         del body[index:]
         break
