@@ -366,3 +366,73 @@ def test_ports_are_checked_by_range(port: int) -> None:
         assert parse(text).mailboxes[0].port == port
     elif -(2**63) <= port < 2**63:
         assert "mailboxes[0].port" in problems(text)
+
+
+_KEYS = st.sampled_from(
+    [
+        "name",
+        "url",
+        "path",
+        "host",
+        "port",
+        "env",
+        "file",
+        "when",
+        "actions",
+        "field",
+        "op",
+        "value",
+        "type",
+        "addresses",
+        "address",
+        "domain",
+        "status",
+        "attachments",
+        "folder",
+        "kind",
+        "username",
+        "password",
+        "signing_key",
+        "ticket_tag",
+        "subject_match",
+        "after_import",
+        "move_to",
+        "tls",
+        "folders",
+        "events",
+        "policy",
+        "action",
+        "default",
+    ]
+)
+_SCALARS = st.one_of(
+    st.booleans(),
+    st.integers(-5, 70_000),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(["imaps://u@h/INBOX", "images", "ssl", "maildir:/x", "[T#{number}]", "move"]),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_KEYS, inner, max_size=4)),
+    max_leaves=10,
+)
+_TABLES = st.dictionaries(_KEYS, _VALUES, max_size=6)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(SECTIONS)),
+        st.one_of(_TABLES, st.lists(_TABLES, max_size=3), _SCALARS),
+        max_size=3,
+    )
+)
+def test_any_document_is_valid_or_a_config_error_never_a_crash(
+    document: dict[str, object],
+) -> None:
+    """Every registered section parser turns nonsense into ConfigError, never another exception."""
+    try:
+        parse_config(document, env={}, base_dir=Path("/nonexistent"))
+    except ConfigError as error:
+        for problem in getattr(error, "errors", (error,)):
+            assert problem.key, problem
