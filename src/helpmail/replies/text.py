@@ -208,7 +208,13 @@ class _Lines:
             if p.DIGIT.search(rest) and _is_attribution(rest, next_quote, multi=True):
                 before = line[:cut].rstrip(p.DECORATION)
                 return j, before
-        if not plausible and _is_attribution(line, next_quote, multi=False):
+        if (
+            not plausible
+            and (next_quote or "@" in line)
+            and _is_attribution(line, next_quote, multi=False)
+        ):
+            # "Sent from Samsung MobileName <address@example.com> wrote:" - but not a sentence
+            # such as "In my mail of 12 May I wrote:" followed by the writer's own text
             return j, None
         return None
 
@@ -611,7 +617,7 @@ def split_signature(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
         above = [line for line in body[:index] if line.strip()]
         if not above or not after:
             continue
-        limit = 15 if body[index].startswith("-- ") else (10 if is_delimiter else 6)
+        limit = 40 if body[index].startswith("-- ") else (10 if is_delimiter else 6)
         if len(after) > limit:
             continue
         if is_rule and not _looks_like_footer(after):
@@ -817,7 +823,7 @@ def _mark_signatures(info: _Lines, labels: list[str]) -> None:
         if before >= 0 and labels[before] == "Q":
             first = info.raw[rows[0]]
             stripped = first.strip()
-            limit = 15 if first.startswith("-- ") else 10
+            limit = 40 if first.startswith("-- ") else 10
             rule = p.UNDERSCORE_RULE.match(stripped) is not None
             if (
                 (stripped in ("--", "-- ", "—") or rule)
