@@ -87,6 +87,11 @@ def _scan_state(path: Path) -> ScanState:
     return SQLiteScanState(path)
 
 
+def _say(line: str) -> None:
+    """Print one line at once (stdout is block-buffered under a service manager)."""
+    print(line, flush=True)
+
+
 @attrs.define
 class Worker:
     """Scans one mailbox until ``stop`` is set (runs in its own thread)."""
@@ -97,7 +102,7 @@ class Worker:
     stop: threading.Event
     lock: threading.Lock
     once: bool = False
-    output: Callable[[str], None] = print
+    output: Callable[[str], None] = attrs.field(factory=lambda: _say)
     errors: int = 0
 
     def run(self) -> None:
@@ -114,9 +119,13 @@ class Worker:
                     if self.once:
                         return
                     source.wait_for_changes(self.settings.poll_interval, stop=self.stop.is_set)
-                except HelpmailError as error:
+                except Exception as error:  # a worker never dies: it reports and backs off
                     self.errors += 1
-                    self.output(f"{self.settings.name}: error: {error}")
+                    if isinstance(error, HelpmailError):
+                        self.output(f"{self.settings.name}: error: {error}")
+                    else:
+                        log.exception("%s: unexpected error", self.settings.name)
+                        self.output(f"{self.settings.name}: unexpected error: {error!r}")
                     if self.once:
                         return
                     self.stop.wait(next(delays))
@@ -131,6 +140,8 @@ class Worker:
         for reason in source.resyncs:
             self.output(f"{self.settings.name}: resync: {reason}")
         source.resyncs.clear()
+        for ref, problem in report.action_errors:
+            self.output(f"{self.settings.name}: action on {ref} failed (retried later): {problem}")
         if report.total:
             self.output(f"{self.settings.name}: {report.summary()}")
 
@@ -168,7 +179,7 @@ def build_workers(
     only: Sequence[str] | None,
     stop: threading.Event,
     once: bool,
-    output: Callable[[str], None] = print,
+    output: Callable[[str], None] = _say,
 ) -> list[Worker]:
     """One :class:`Worker` per active IMAP mailbox, sharing one store and one Desk per mailbox.
 
@@ -221,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     stop = threading.Event()
     workers = build_workers(config, db=args.db, only=args.mailbox, stop=stop, once=args.once)
-    _show_last_checks(workers, print)
+    _show_last_checks(workers, _say)
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         del frame
@@ -244,5 +255,8 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         for thread in threads:
             thread.join(timeout=30)
+        close = getattr(workers[0].desk.store, "close", None)
+        if close is not None:
+            close()
     print("helpmail poll: stopped", file=sys.stderr)
     return 1 if args.once and any(w.errors for w in workers) else 0
