@@ -184,21 +184,18 @@ def _extract_text(
         if lines[cut].lstrip()[:1] != ">":
             # an unquoted marker: everything below it is helpmail's own mail
             lines = [*lines[:cut], *("> " + line for line in lines[cut:])]
-    else:
-        flags.discard(ReplyFlag.MARKER_WRAPPED)
 
     # 2. parent match: lines that repeat the parent become quoted lines
-    method_override: Method | None = None
+    # (the rule that then cuts is reported; a bare quote found this way is PARENT_MATCH)
     if parent.strip():
         lines, matched = _mark_parent(lines, parent)
         if matched:
             part = text_algo.extract_lines(lines, subject=subject)
             if part.method is not Method.NONE and part.quoted:
                 method = part.method
-                if method in (Method.QUOTE_MARKER, Method.NONE, Method.SIGNATURE):
+                if method in (Method.QUOTE_MARKER, Method.SIGNATURE):
                     method = Method.PARENT_MATCH
-                method_override = method
-                return _reply(part, method=method_override, flags=flags)
+                return _reply(part, method=method, flags=flags)
 
     # 3. heuristics
     part = text_algo.extract_lines(lines, subject=subject)

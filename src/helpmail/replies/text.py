@@ -324,7 +324,6 @@ class _Cut:
     method: Method
     final: bool  # everything from here on is quoted
     forward: bool = False
-    header_start: int | None = None
 
 
 def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
@@ -386,11 +385,7 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 cut_start = _extend_up(info, labels, i)
                 if cuts and not cuts[-1].final and cuts[-1].start >= cut_start:
                     cuts.pop()
-                cuts.append(
-                    _Cut(
-                        start=cut_start, method=method, final=True, forward=forward, header_start=i
-                    )
-                )
+                cuts.append(_Cut(start=cut_start, method=method, final=True, forward=forward))
                 _quote_rest(labels, i)
                 return labels, cuts
             if (
@@ -416,7 +411,6 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                     start=_extend_up(info, labels, i),
                     method=Method.HEADER_BLOCK,
                     final=True,
-                    header_start=i,
                 )
             )
             _quote_rest(labels, i)
@@ -429,7 +423,6 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                     method=Method.FORWARD if forward else Method.DIVIDER,
                     final=True,
                     forward=forward,
-                    header_start=i,
                 )
             )
             _quote_rest(labels, i)
@@ -444,7 +437,7 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
         ) and _generic_header_follows(info, i):
             known = any(k in info.header_end for k in range(i + 1, min(len(info.raw), i + 4)))
             method = Method.HEADER_BLOCK if known else Method.DIVIDER
-            cuts.append(_Cut(start=i, method=method, final=True, header_start=i))
+            cuts.append(_Cut(start=i, method=method, final=True))
             _quote_rest(labels, i)
             return labels, cuts
         labels[i] = "N"
