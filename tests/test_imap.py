@@ -302,6 +302,23 @@ def test_actions_run_on_the_right_folder_while_scanning_several(dovecot: Dovecot
     assert look(dovecot, user, "Urgent") == {1: {b"\\Seen"}}
 
 
+def test_non_ascii_folder_names(dovecot: Dovecot) -> None:
+    # IMAP folder names travel in modified UTF-7 (RFC 3501 §5.1.3); Zammad #5480 got this wrong.
+    user = dovecot.new_user()
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    with imapclient.IMAPClient(dovecot.host, port=dovecot.imaps_port, ssl_context=context) as c:
+        c.login(user, PASSWORD)
+        c.create_folder("Übersicht/Größe")
+        c.append("Übersicht/Größe", message(1))
+    with source(dovecot, user, folders=("Übersicht/Größe",)) as src:
+        got = list(src.messages())
+        assert [m.ref.folder for m in got] == ["Übersicht/Größe"]
+        src.apply(
+            got[0].ref, (MailboxAction(kind=MailboxActionKind.MOVE, folder="Erledigt/Ärger"),)
+        )
+    assert len(look(dovecot, user, "Erledigt/Ärger")) == 1
+
+
 # --- UIDVALIDITY ----------------------------------------------------------------------------------
 
 
