@@ -337,14 +337,10 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
         kind = info.kind[i]
         if i in info.attribution_end:
             end = info.attribution_end[i]
-            if i in info.rewritten:
-                labels[i] = "N"
-                start = i
-                i_cut = i
-            else:
-                start = i_cut = i
-            for k in range(start if i not in info.rewritten else start + 1, end + 1):
-                labels[k] = "Q"
+            shared = i in info.rewritten  # "reply On Wed, ... wrote:": text and attribution share i
+            i_cut = i + 1 if shared else i
+            labels[i] = "N" if shared else "Q"
+            labels[i + 1 : end + 1] = ["Q"] * (end - i)
             if info._next_is_quote(end):
                 cuts.append(_Cut(start=i_cut, method=Method.ATTRIBUTION, final=False))
                 pending_attribution = Method.ATTRIBUTION
@@ -446,8 +442,7 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
 
 
 def _quote_rest(labels: list[str], start: int) -> None:
-    for k in range(start, len(labels)):
-        labels[k] = "Q"
+    labels[start:] = ["Q"] * (len(labels) - start)
 
 
 def _extend_up(info: _Lines, labels: list[str], start: int) -> int:
