@@ -124,6 +124,8 @@ def test_import_limit_leaves_the_rest_for_the_next_run(
         (["import", "imaps://bob@127.0.0.1/INBOX", "--db", "{tmp}/d.db"], "HELPMAIL_IMAP_PASSWORD"),
         (["import", "imaps://bob:pw@127.0.0.1/INBOX", "--db", "{tmp}/d"], "must not contain"),
         (["import", "{tmp}", "--db", "{tmp}/d.db", "--config", "{tmp}/no.toml"], "no such file"),
+        (["import", "{tmp}/M", "--db", "{tmp}/no/such/dir/d.db"], "cannot open ticket store"),
+        (["explain", "{tmp}/mail.eml", "--db", "{tmp}/none.db"], "no database at"),
     ],
 )
 def test_import_errors_are_one_line_and_exit_2(
@@ -134,6 +136,8 @@ def test_import_errors_are_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("HELPMAIL_IMAP_PASSWORD", raising=False)
+    make_maildir(tmp_path / "M", ["01-en-new-login.eml"])
+    (tmp_path / "mail.eml").write_bytes(MAILS["01-en-new-login.eml"])
     code, out, err = run([a.replace("{tmp}", str(tmp_path)) for a in argv], capsys)
     assert code == 2
     assert out == ""
