@@ -17,7 +17,7 @@ from helpmail.__about__ import __version__  # noqa: E402
 
 project = "helpmail"
 author = "helpmail maintainers"
-copyright = "helpmail maintainers"  # noqa: A001 - Sphinx's name
+copyright = "helpmail maintainers"
 release = __version__
 version = __version__
 
