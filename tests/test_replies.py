@@ -417,6 +417,8 @@ def test_html_used_when_text_part_shows_no_quote() -> None:
         "发自我的iPhone",
         "내 iPhone에서 보냄",
         "Get Outlook for Android",
+        "Sent from my Android device with K-9 Mail. Please excuse my brevity.",
+        "Von meinem Samsung Galaxy Smartphone gesendet.",
     ],
 )
 def test_mobile_taglines_are_removed(tagline: str) -> None:

@@ -110,6 +110,9 @@ TAGLINE_PREFIX: Final = re.compile(
 TAGLINE_SUFFIX: Final = re.compile(
     rf"(?:{_alt(s for _, s in v.TAGLINE_SUFFIXES)})[.!]?$", re.IGNORECASE
 )
+TAGLINE_DEVICE: Final = re.compile(
+    rf"(?<!\w)(?:{_alt(d for _, d in v.TAGLINE_DEVICES)})(?!\w)", re.IGNORECASE
+)
 VALEDICTION: Final = re.compile(
     rf"^(?:{_alt(p for _, p in v.VALEDICTIONS)})(?:[\s,.!:;-]|$)", re.IGNORECASE
 )

@@ -562,7 +562,12 @@ def _is_tagline(text: str) -> bool:
     if match:
         rest = text[match.end() - 1 :].strip()
         words = rest.split()
-        return not ("," in rest or len(words) > 5 or rest.count(". ") >= 1)
+        if "," in rest:
+            return False  # "Sent from my desk, is much easier than my phone."
+        if len(words) <= 5 and ". " not in rest:
+            return True
+        # "Sent from my Android device with K-9 Mail. Please excuse my brevity."
+        return len(words) <= 12 and p.TAGLINE_DEVICE.search(rest) is not None
     return len(text) <= 40 and p.TAGLINE_SUFFIX.search(text) is not None
 
 

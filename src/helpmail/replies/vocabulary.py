@@ -550,6 +550,26 @@ TAGLINE_SUFFIXES: Final[tuple[tuple[str, str], ...]] = (
 )
 """``(language, suffix)``: how taglines written verb-last end ("Von meinem iPhone gesendet")."""
 
+TAGLINE_DEVICES: Final[tuple[tuple[str, str], ...]] = (
+    ("en", "iphone"),
+    ("en", "ipad"),
+    ("en", "android"),
+    ("en", "blackberry"),
+    ("en", "samsung"),
+    ("en", "galaxy"),
+    ("en", "mobile device"),
+    ("en", "smartphone"),
+    ("en", "tablet"),
+    ("en", "k-9 mail"),
+    ("en", "outlook"),
+    ("de", "mobilgerät"),
+    ("de", "handy"),
+    ("fr", "téléphone"),
+    ("es", "móvil"),
+)
+"""``(language, word)``: devices and apps named in longer taglines ("Sent from my Android device
+with K-9 Mail. Please excuse my brevity.")."""
+
 VALEDICTIONS: Final[tuple[tuple[str, str], ...]] = (
     ("en", "regards"),
     ("en", "best regards"),
