@@ -359,3 +359,31 @@ def test_corpus_mail_with_crlf_and_lf_gives_the_same_result(name: str) -> None:
         crlf.attachments,
     )
     assert lf.body_digest == crlf.body_digest
+
+
+def every_test_mail() -> list[Path]:
+    """Every mail file the suite holds (bounce and reply corpora, desk and mail samples)."""
+    root = Path(__file__).parent / "data"
+    suffixes = {".eml", ".txt", ".msg", ".bin"}
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file() and path.suffix in suffixes and path.name.lower() != "readme.txt"
+    )
+
+
+def test_every_mail_in_the_test_data_parses_cleanly() -> None:
+    paths = every_test_mail()
+    assert len(paths) > 100
+    for path in paths:
+        raw = path.read_bytes()
+        mail = parse_mail(raw)
+        assert mail.raw == raw
+        assert not any("internal parser error" in d.what for d in mail.defects), path
+        assert all(a.addr_spec for a in (*mail.from_, *mail.to, *mail.cc)), path
+        assert mail.date is None or mail.date.tzinfo is not None, path
+        assert "\x00" not in mail.text, path
+        assert all(a.size == len(a.payload) for a in mail.attachments), path
+        if b"\r" not in raw.replace(b"\r\n", b""):
+            other = raw.replace(b"\r\n", b"\n") if b"\r\n" in raw else raw.replace(b"\n", b"\r\n")
+            assert parse_mail(other).text == mail.text, path
