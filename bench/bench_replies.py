@@ -216,6 +216,8 @@ def score_corpora(parsers: dict[str, Parser]) -> dict[str, Any]:
                 "empty": 0,
                 "errors": 0,
                 "misses": [],
+                "forward_exact": 0,
+                "forward_full": 0,
             }
             for case, info in meta.items():
                 if "perf-only" in info.get("tags", []):
@@ -245,6 +247,9 @@ def score_corpora(parsers: dict[str, Parser]) -> dict[str, Any]:
                         (no_ws(out) == no_ws(want)) if nows else (normalise(out) == normalise(want))
                     )
                     row["exact"] += same
+                    if "forward" in info.get("tags", []):
+                        row["forward_full"] += 1
+                        row["forward_exact"] += same
                     if not same and signature_only(out, want):
                         row["sig_only"] += 1
                     own = policy["cases"].get(f"{corpus}/{case}", {}).get("expected", want)
@@ -438,6 +443,23 @@ def main(argv: list[str]) -> None:
             f"  {corpus:28} {row['own_policy']}/{row['full']} "
             f"{_pct(row['own_policy'], row['full'])}"
         )
+    print("\nForward cases apart (exact on forwards / on the other cases):")
+    for corpus, per in scored["corpora"].items():
+        if not any(row["forward_full"] for row in per.values()):
+            continue
+        cells = []
+        for name in names:
+            row = per.get(name)
+            if row is None:
+                cells.append(f"{'n/a':>22}")
+                continue
+            other, other_full = (
+                row["exact"] - row["forward_exact"],
+                row["full"] - row["forward_full"],
+            )
+            cell = f"fwd {row['forward_exact']}/{row['forward_full']} other {other}/{other_full}"
+            cells.append(f"{cell:>22}")
+        print(f"{corpus:28}" + "".join(cells))
     print("\nPartial checks passed (all / quote-kind only):")
     for corpus, per in scored["corpora"].items():
         cells = []
