@@ -62,6 +62,8 @@ from helpmail.mail.html import html_to_text
         ('<div style="display: none"><div>hidden</div>still hidden</div>shown', "shown"),
         ("<div>unclosed <b>bold", "unclosed bold"),
         ("a < b and c > d", "a < b and c > d"),
+        ("Jane Roe <jane@example.com> wrote:", "Jane Roe <jane@example.com> wrote:"),
+        ("<b>a</b>  <i> b</i>", "a b"),
         ("<p>broken <tag", "broken"),
         ("<!DOCTYPE html><html><body>doc</body></html>", "doc"),
         ("<![CDATA[raw]]>", "raw"),

@@ -106,7 +106,12 @@ class _Writer:
     def flush(self) -> None:
         """End the current line if it holds text."""
         text = "".join(self.current)
-        text = text.rstrip() if self.pre and text.strip() else text.strip()
+        if self.pre:
+            text = text.rstrip() if text.strip() else ""
+        else:
+            text = text.strip()
+            if "  " in text:
+                text = _SPACES.sub(" ", text)
         self.current = []
         if text:
             self.lines.append((self.quote, self.bullet + text))
@@ -118,7 +123,12 @@ class _Writer:
     def line_break(self) -> None:
         """``<br>``: end the current line, even an empty one."""
         text = "".join(self.current)
-        text = text.rstrip() if self.pre else text.strip()
+        if self.pre:
+            text = text.rstrip()
+        else:
+            text = text.strip()
+            if "  " in text:
+                text = _SPACES.sub(" ", text)
         self.current = []
         self.lines.append((self.quote, self.bullet + text if text else text))
         if text:
@@ -219,6 +229,12 @@ def _convert(html: str, *, hide: bool) -> tuple[str, bool]:
         closing = match.group(1) == "/"
         tag = match.group(2).lower()
         attr_text = html[match.end() : gt]
+        if not closing and attr_text.startswith("@") and " " not in attr_text:
+            # "<jane@example.com>" written into HTML unescaped: an address, not a tag
+            if hidden_tag is None:
+                out.data(html[lt : gt + 1])
+            pos = gt + 1
+            continue
         pos = gt + 1
         if hidden_tag is not None:
             if tag == hidden_tag and tag not in _VOID:
