@@ -11,7 +11,7 @@ decoded with :mod:`binascii`, and headers, parameters, addresses and dates are r
 tolerant readers in :mod:`helpmail.mail.headers` and :mod:`helpmail.mail.addresses`. It imports
 no ``email.*`` module (which would import ``socket``).
 
-Which parts make the body (RFC 2046 §5.1, RFC 2387, RFC 3462, RFC 1847):
+Which parts make the body (RFC 2046 §5.1, RFC 2387, RFC 6522, RFC 1847):
 
 - ``multipart/alternative``: the text comes from the first alternative that has ``text/plain``
   (as the stdlib's ``get_body``), the HTML from the last one that has ``text/html`` (RFC 2046
