@@ -354,6 +354,8 @@ def test_imap_url_for_import() -> None:
         ("imaps://h/INBOX", "needs a user name"),
         ("pop3://u@h/INBOX", "must start with"),
         ("imaps://u@h/INBOX?colour=red", "unknown option"),
+        ("imaps://u@[::1/INBOX", "not a valid URL"),
+        ("imaps://u@h:99999/INBOX", "invalid port"),
     ],
 )
 def test_imap_url_errors_never_echo_the_password(url: str, problem: str) -> None:
@@ -366,3 +368,14 @@ def test_imap_url_errors_never_echo_the_password(url: str, problem: str) -> None
 def test_imap_url_needs_password_from_environment() -> None:
     with pytest.raises(ConfigError, match="HELPMAIL_IMAP_PASSWORD"):
         parse_imap_url("imaps://u@h/INBOX", env={})
+
+
+@given(st.text(max_size=40))
+def test_imap_urls_are_valid_or_a_config_error(text: str) -> None:
+    for url in (text, "imaps://" + text, "imap://u@" + text):
+        key = host = ""
+        try:
+            host = parse_imap_url(url, env={"HELPMAIL_IMAP_PASSWORD": "x"}).host
+        except ConfigError as error:
+            key = error.key
+        assert key or host

@@ -117,6 +117,8 @@ def parse_imap_mailbox(value: object, key: str, index: int = 0) -> MailboxSettin
             fields = mailbox_from_url(url, table.path("url"))
         except ConfigError as error:
             table.errors.append(error)
+        except ValueError as error:  # urlsplit: e.g. an unbalanced "[" (an IPv6 literal)
+            table.error("url", f"is not a valid URL: {error}")
         if fields.get("kind") not in (None, "imap"):
             table.error("url", "is not an imap:// or imaps:// URL")
     for name in ("host", "port", "username", "user", "folder"):
@@ -279,16 +281,20 @@ def parse_imap_url(
     ``move_to``, ``ca_file``, ``folders`` (comma-separated), ``max_message_size``.
     Error messages show the URL without any credentials.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as error:  # e.g. an unbalanced "[" (an IPv6 literal)
+        raise ConfigError("url", f"is not a valid URL: {error}") from None
     scheme = parts.scheme.lower()
-    shown = f"{scheme}://{parts.hostname or ''}{parts.path}"
+    shown = f"{scheme}://{hostname or ''}{parts.path}"
     if scheme not in ("imap", "imaps"):
         raise ConfigError("url", f"must start with imaps:// or imap://, got {shown!r}")
     if parts.password:
         raise ConfigError(
             "url", f"must not contain a password: set the environment variable {password_env}"
         )
-    if not parts.hostname:
+    if not hostname:
         raise ConfigError("url", f"needs a host name: {shown!r}")
     if not parts.username:
         raise ConfigError("url", f"needs a user name (imaps://USER@host/INBOX): {shown!r}")
@@ -324,8 +330,8 @@ def parse_imap_url(
         raise ConfigError("url", f"invalid option: {error}") from None
     user = unquote(parts.username)
     return MailboxSettings(
-        name=name or f"{user}@{parts.hostname}",
-        host=parts.hostname,
+        name=name or f"{user}@{hostname}",
+        host=hostname,
         port=port or DEFAULT_PORTS[sec],
         security=sec,
         auth=PasswordAuth(user=user, password=password),
