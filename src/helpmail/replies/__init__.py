@@ -11,7 +11,7 @@ that has text, and runs in linear time (no regex with nested unbounded quantifie
 
 from __future__ import annotations
 
-from helpmail.replies.extract import MAX_INPUT_CHARS, MAX_LINES, extract_reply
+from helpmail.replies.extract import MAX_HTML_CHARS, MAX_INPUT_CHARS, MAX_LINES, extract_reply
 from helpmail.replies.markers import (
     DEFAULT_MARKERS,
     MARKER_TEXTS,
@@ -27,6 +27,7 @@ from helpmail.replies.model import Forwarded, Method, Reply, ReplyFlag
 __all__ = [
     "DEFAULT_MARKERS",
     "MARKER_TEXTS",
+    "MAX_HTML_CHARS",
     "MAX_INPUT_CHARS",
     "MAX_LINES",
     "REPLY_MARKER_HTML_ID",

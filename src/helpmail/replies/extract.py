@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 MAX_INPUT_CHARS: Final = 4_000_000
 """Characters of text (and of HTML) read; the rest is ignored and :attr:`ReplyFlag.TRUNCATED`
 set."""
+MAX_HTML_CHARS: Final = 1_000_000
+"""Characters of HTML read (the standard library's parser is slow on tag-dense input); the reply
+stands at the top, so only quoted history is lost. :attr:`ReplyFlag.TRUNCATED` is set."""
 MAX_LINES: Final = 50_000
 """Lines of text read; the rest is ignored and :attr:`ReplyFlag.TRUNCATED` set."""
 MAX_PARENT_WORDS: Final = 200_000
@@ -98,8 +101,8 @@ def _extract(
         if text_reply.method in (Method.OWN_MARKER, Method.PARENT_MATCH) or not html:
             return text_reply
     if html:
-        if len(html) > MAX_INPUT_CHARS:
-            html = html[:MAX_INPUT_CHARS]
+        if len(html) > MAX_HTML_CHARS:
+            html = html[:MAX_HTML_CHARS]
             flags.add(ReplyFlag.TRUNCATED)
         rendered, _containers = html_render.render(html)
         if rendered.strip():

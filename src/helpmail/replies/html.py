@@ -29,6 +29,8 @@ BOUNDARY: Final = "\ue000"
 """Text line standing for the start of an HTML quote container."""
 MARKER: Final = "\ue001"
 """Text line standing for helpmail's marker element."""
+MAX_QUOTE_DEPTH: Final = 20
+"""Deeper nesting is rendered with this many ``> `` (keeps output linear in the input)."""
 
 _BLOCK = frozenset(
     {
@@ -153,21 +155,21 @@ class _Renderer(HTMLParser):
 
     # -- lines ---------------------------------------------------------------------------------
     def _prefix(self) -> str:
-        depth = self.depth + (1 if self.quote_all else 0)
+        depth = min(self.depth + (1 if self.quote_all else 0), MAX_QUOTE_DEPTH)
         return "> " * depth
 
     def _break(self, *, blank: bool = False) -> None:
-        joined = "".join(self.current)
-        text = joined.replace("\u00a0", " ").strip()
-        self.current = []
-        if text:
-            self.lines.append((self._prefix() + text).rstrip())
-        elif "\u00a0" in joined and self.lines and self.lines[-1].strip("> ") != "":
-            self.lines.append(
-                self._prefix().rstrip()
-            )  # a block holding only &nbsp; is a blank line
-        if blank and self.lines and self.lines[-1].strip("> ") != "":
-            self.lines.append(self._prefix().rstrip())
+        lines = self.lines
+        if self.current:
+            joined = "".join(self.current)
+            text = joined.replace("\u00a0", " ").strip()
+            self.current = []
+            if text:
+                lines.append((self._prefix() + text).rstrip())
+            elif "\u00a0" in joined and lines and lines[-1].strip("> ") != "":
+                lines.append(self._prefix().rstrip())  # a block of only &nbsp; is a blank line
+        if blank and lines and lines[-1].strip("> ") != "":
+            lines.append(self._prefix().rstrip())
 
     def _sentinel(self, value: str) -> None:
         self._break()
@@ -184,11 +186,12 @@ class _Renderer(HTMLParser):
             if tag not in _VOID:
                 self.stack.append((tag, 0, False))
             return
-        attr = dict(attrs)
-        classes = _tokens(attr.get("class"))
-        ident = (_tokens(attr.get("id")) or [""])[0]
-        if any(c.endswith(REPLY_MARKER_HTML_ID) for c in classes) or ident.endswith(
-            REPLY_MARKER_HTML_ID
+        attr = dict(attrs) if attrs else {}
+        classes = _tokens(attr.get("class")) if attr else []
+        ident = (_tokens(attr.get("id")) or [""])[0] if attr else ""
+        if (classes or ident) and (
+            any(c.endswith(REPLY_MARKER_HTML_ID) for c in classes)
+            or ident.endswith(REPLY_MARKER_HTML_ID)
         ):
             self._sentinel(MARKER)
             if tag not in _VOID:
@@ -243,7 +246,7 @@ class _Renderer(HTMLParser):
             self.depth += added
 
     def _inside_container(self) -> bool:
-        return self.depth > 0 and any(added for _, added, _ in self.stack)
+        return self.depth > 0
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -251,10 +254,14 @@ class _Renderer(HTMLParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag == "p" and any(entry[0] == "p-plain" for entry in self.stack[-64:]):
-            tag = "p-plain"
-        if not any(entry[0] == tag for entry in self.stack[-64:]):
-            return  # stray end tag: ignore (html.parser keeps going, so do we)
+        stack = self.stack
+        if not stack:
+            return
+        if stack[-1][0] != tag:  # the common case (a well-nested end tag) skips these scans
+            if tag == "p" and any(entry[0] == "p-plain" for entry in stack[-64:]):
+                tag = "p-plain"
+            if not any(entry[0] == tag for entry in stack[-64:]):
+                return  # stray end tag: ignore (html.parser keeps going, so do we)
         while self.stack:
             name, added, skip = self.stack.pop()
             if skip:
