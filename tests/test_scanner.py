@@ -379,3 +379,10 @@ def test_imap_urls_are_valid_or_a_config_error(text: str) -> None:
         except ConfigError as error:
             key = error.key
         assert key or host
+
+
+@pytest.mark.parametrize("url", ["imaps://u@[::1/INBOX", "mbox://[x", "maildir://[x"])
+def test_malformed_mailbox_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_mailboxes([{"name": "m", "url": url, "password": {"env": "SUPPORT_PW"}}], "mailboxes")
+    assert "mailboxes[0]" in str(info.value)

@@ -235,6 +235,8 @@ def parse_mailboxes(value: object, key: str) -> tuple[MailboxSettings | MailboxC
                 result.append(parse_mailbox(item, entry_key, index))
         except ConfigError as error:
             errors.append(error)
+        except ValueError as error:  # urlsplit on a malformed url (e.g. "mbox://[x")
+            errors.append(ConfigError(f"{entry_key}.url", f"is not a valid URL: {error}"))
     seen: set[str] = set()
     for index, mailbox in enumerate(result):
         if mailbox.name in seen:
