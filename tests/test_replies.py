@@ -13,6 +13,7 @@ from helpmail.replies import (
     DEFAULT_MARKERS,
     MARKER_TEXTS,
     MAX_INPUT_CHARS,
+    MAX_LINES,
     REPLY_MARKER_HTML_ID,
     REPLY_MARKER_TEXT,
     REPLY_MARKER_TEXT_DE,
@@ -625,6 +626,23 @@ def test_input_is_capped() -> None:
     reply = extract_reply(text)
     assert len(reply.text) == MAX_INPUT_CHARS
     assert ReplyFlag.TRUNCATED in reply.flags
+
+
+def test_hostile_html_is_bounded() -> None:
+    nested = "<p>Answer.</p>" + "<blockquote>quoted " * 5_000
+    reply = extract_reply("", html=nested)
+    assert reply.text == "Answer."
+    assert max(len(line) for line in reply.quoted.split("\n")) < 200  # prefix depth is capped
+    big = "<p>Answer.</p><blockquote type='cite'>" + "<p>old</p>" * 200_000
+    reply = extract_reply("", html=big)
+    assert reply.text == "Answer."
+    assert ReplyFlag.TRUNCATED in reply.flags
+
+
+def test_many_lines_are_capped() -> None:
+    reply = extract_reply("Answer.\n" + "line\n" * (MAX_LINES + 10))
+    assert ReplyFlag.TRUNCATED in reply.flags
+    assert reply.text.startswith("Answer.")
 
 
 def test_vocabulary_is_data() -> None:
