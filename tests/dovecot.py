@@ -118,7 +118,7 @@ ssl_cert = <{dir}/tls/server.crt
 ssl_key = <{dir}/tls/server.key
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 auth_failure_delay = 0
 {users_line}
 passdb {{

@@ -30,7 +30,14 @@ from helpmail.adapters.sqlite_scanner import SQLiteScanState
 from helpmail.config import Secret
 from helpmail.errors import SourceError
 from helpmail.ports import MailboxAction, MailboxActionKind, MailSource, MessageRef
-from helpmail.scanner import InMemoryScanState, MailboxSettings, PasswordAuth, ScanMode, Security
+from helpmail.scanner import (
+    InMemoryScanState,
+    MailboxSettings,
+    OAuth2Auth,
+    PasswordAuth,
+    ScanMode,
+    Security,
+)
 
 __all__ = ["dovecot"]  # the fixture, imported from tests/dovecot.py
 
@@ -168,6 +175,24 @@ def test_plaintext_only_when_allowed_and_verification_off_only_when_asked(
     with source(dovecot, user, ca_file=dovecot.wrong_ca_file, verify_certificate=False) as src:
         assert subjects(src) == ["message 1"]  # connected despite the wrong CA: explicit opt-out
     assert "verification is turned OFF" in caplog.text
+
+
+def test_xoauth2_asks_the_token_provider_at_every_login(dovecot: Dovecot) -> None:
+    # Dovecot's XOAUTH2 mechanism checks the token with the passdb (here: the t-* password).
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1)])
+    tokens = [PASSWORD, PASSWORD]
+    auth = OAuth2Auth(user=user, token_provider=tokens.pop)
+    with source(dovecot, user, auth=auth) as src:
+        assert subjects(src) == ["message 1"]
+        dovecot.kick(user)
+        dovecot.inject(user, [message(2)])
+        assert subjects(src) == ["message 2"]  # re-login with a fresh token
+    assert tokens == []
+    wrong = OAuth2Auth(user=user, token_provider=lambda: "expired-token-123")
+    with pytest.raises(SourceError, match="login as") as info:
+        list(source(dovecot, user, auth=wrong).messages())
+    assert "expired-token-123" not in str(info.value)
 
 
 def test_credentials_never_in_errors_reprs_or_logs(
