@@ -77,9 +77,17 @@ OPTIONAL_PAGES = [
 MARKER = "%OPTIONAL_PAGES%"
 
 
+#: Pages index.md lists itself.
+FIXED_PAGES = {"index", "tutorial", "cli", "configuration", "reference", "changelog"}
+
+
 def existing_optional_pages() -> list[str]:
-    """The optional guide pages that exist as ``docs/<name>.md``."""
-    return [name for name in OPTIONAL_PAGES if (HERE / f"{name}.md").is_file()]
+    """The guide pages that exist as ``docs/<name>.md``: those of :data:`OPTIONAL_PAGES` in their
+    order, then any other page (so a new page is never left out of the toctree)."""
+    present = {path.stem for path in HERE.glob("*.md")}
+    known = [name for name in OPTIONAL_PAGES if name in present]
+    others = sorted(present - FIXED_PAGES - set(OPTIONAL_PAGES))
+    return known + others
 
 
 #: Modules documented in reference.md (line ``%REFERENCE_MODULES%``), as (module, title). A module
