@@ -322,6 +322,14 @@ def test_divider_lines(divider: str) -> None:
     assert reply.method is Method.DIVIDER
 
 
+def test_groupwise_header() -> None:
+    reply = extract_reply(
+        "My reply\n\n>>> Bob Smith <bob@x.com> 12.05.2024 10:00 >>>\nOriginal text"
+    )
+    assert reply.text == "My reply"
+    assert reply.method is Method.DIVIDER
+
+
 def test_divider_of_unknown_language_needs_a_header_block_below() -> None:
     kept = "Please answer below.\n\n------ Enter feedback below ------\n\nIt was great."
     assert extract_reply(kept).text == kept

@@ -98,6 +98,8 @@ DIVIDER_FORWARD: Final = re.compile(
 )
 DIVIDER_REPLY: Final = re.compile(rf"^{_DECO}(?:{_DIVIDER_REPLY})\s?[:：]?{_DECO}$", re.IGNORECASE)
 GENERIC_DIVIDER: Final = re.compile(r"^[-_=]{3,80}\s?[^-_=:]{1,40}\s?[-_=]{3,80}$")
+GROUPWISE: Final = re.compile(r"^>>> [^<>]{1,80}(?:<[^<>\s]{1,120}>)? ?\d[^<>]{1,40} >>>$")
+"""Novell GroupWise's reply header: ``>>> Name <addr> 12.05.2024 10:00 >>>``."""
 RULE_LINE: Final = re.compile(r"^[-_=*~—–]{5,200}$")
 UNDERSCORE_RULE: Final = re.compile(r"^_{2,200}$")
 

@@ -93,7 +93,11 @@ class _Lines:
                 body = line.lstrip("> \t")
                 depth[i] = line.count(">", 0, len(line) - len(body))
                 content[i] = body
-                if body and not body.isspace():
+                if body.endswith(">>>") and p.GROUPWISE.match(line.strip()):
+                    # GroupWise: ">>> Name <addr> 12.05.2024 10:00 >>>" above the unquoted original
+                    depth[i] = 0
+                    kind[i] = Kind.DIVIDER
+                elif body and not body.isspace():
                     kind[i] = quote
                     if len(body) <= 30 and body.rstrip()[-1:] in _ATTRIBUTION_END:
                         add_candidate(i)
