@@ -78,3 +78,24 @@ after_import = "mark_seen"
     result = _json(["import", "support", "--config", str(config), "--json"], capsys)
     assert result["counts"] == {"created": 1}
     assert result["database"] == str(tmp_path / "desk.sqlite3")
+
+
+def test_mail_too_big_to_download_is_reported_not_imported(
+    dovecot: Dovecot,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user = dovecot.new_user("big")
+    dovecot.inject(user, [MAILS["01-en-new-login.eml"], MAILS["04-en-new-screenshot.eml"]])
+    monkeypatch.setenv("HELPMAIL_IMAP_PASSWORD", PASSWORD)
+    limit = len(MAILS["01-en-new-login.eml"]) + 100
+    url = (
+        f"imaps://{user}@{dovecot.host}:{dovecot.imaps_port}/INBOX"
+        f"?ca_file={dovecot.ca_file}&after_import=leave&max_message_size={limit}"
+    )
+    code = main(["import", url, "--db", str(tmp_path / "d.sqlite3")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "1 messages: 1 created" in out
+    assert "not downloaded: " in out

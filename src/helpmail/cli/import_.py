@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     if everything:
         quarantined = [r for r in report.results if r.kind is OutcomeKind.QUARANTINED]
     failed_actions = list(report.action_errors)
+    # Messages an IMAP source did not download (too big), each with its reason.
+    skipped = [(str(s.ref), s.reason) for s in getattr(source, "skipped", ())]
     if args.json:
         dump_json(
             {
@@ -98,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 "counts": {kind.value: n for kind, n in report.counts.items() if n},
                 "messages": [result_dict(r) for r in report.results],
                 "action_errors": [{"ref": str(ref), "error": e} for ref, e in failed_actions],
+                "skipped_on_server": [{"ref": where, "reason": why} for where, why in skipped],
             }
         )
         return 1 if quarantined or failed_actions else 0
@@ -110,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         print()
     for ref, error in failed_actions:
         print(f"mailbox action failed for {ref} (applied again next run): {error}")
+    for where, why in skipped:
+        print(f"not downloaded: {where} ({why})")
     counts = [(kind.value.replace("_", " "), str(n)) for kind, n in report.counts.items() if n]
     print(f"{args.source} -> {db}")
     if counts:
