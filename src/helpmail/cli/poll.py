@@ -187,7 +187,7 @@ def build_workers(
     come from the ``[[rules]]`` section, each mailbox's ``after_import`` from its settings.
     """
     from helpmail.adapters.sqlite import SqliteStore
-    from helpmail.cli._common import database_path, mailbox_settings
+    from helpmail.cli._common import database_path, mailbox_settings, rules_hook
     from helpmail.service import Desk
 
     mailboxes = imap_mailboxes(config, only)
@@ -195,8 +195,7 @@ def build_workers(
         raise ConfigError("mailboxes", "no active IMAP mailbox to poll")
     path = database_path(db, config)
     store = SqliteStore(path)
-    rules = config.section("rules")
-    hook = getattr(rules, "evaluate", None)
+    hook = rules_hook(config)
     lock = threading.Lock()
     workers = []
     for settings in mailboxes:
