@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -651,6 +652,51 @@ def test_many_lines_are_capped() -> None:
     reply = extract_reply("Answer.\n" + "line\n" * (MAX_LINES + 10))
     assert ReplyFlag.TRUNCATED in reply.flags
     assert reply.text.startswith("Answer.")
+
+
+def _nested_unbounded(pattern: str) -> bool:
+    """Whether a regex has an unbounded repeat inside another unbounded repeat (``(a+)+``)."""
+    import importlib
+
+    c: Any = importlib.import_module("re._constants")  # the stdlib regex parser (no stubs)
+    parser: Any = importlib.import_module("re._parser")
+
+    def walk(items: Any, inside: bool) -> bool:
+        for op, arg in items:
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                _low, high, sub = arg
+                unbounded = high == c.MAXREPEAT
+                if unbounded and inside:
+                    return True
+                if walk(sub, inside or unbounded):
+                    return True
+            elif op in (c.SUBPATTERN, c.ATOMIC_GROUP):
+                if walk(arg[-1], inside):
+                    return True
+            elif op is c.BRANCH:
+                if any(walk(branch, inside) for branch in arg[1]):
+                    return True
+            elif op in (c.ASSERT, c.ASSERT_NOT) and walk(arg[1], inside):
+                return True
+        return False
+
+    return walk(parser.parse(pattern), False)
+
+
+def test_no_regex_with_nested_unbounded_quantifiers() -> None:
+    import re
+
+    from helpmail.replies import extract, html, markers, patterns
+    from helpmail.replies import text as text_module
+
+    found = []
+    for module in (patterns, markers, extract, html, text_module):
+        for name, value in vars(module).items():
+            if isinstance(value, re.Pattern):
+                found.append(name)
+                assert not _nested_unbounded(value.pattern), f"{module.__name__}.{name}"
+    assert len(found) > 20
+    assert _nested_unbounded(r"(a+)+b")
 
 
 def test_vocabulary_is_data() -> None:
