@@ -551,3 +551,19 @@ def test_linear_time_on_a_big_bounce() -> None:
     started = time.perf_counter()
     parse_bounce(parse_mail(big.encode()))
     assert time.perf_counter() - started < 5  # a generous bound on a shared machine
+
+
+def test_thousands_of_recipients_are_capped_and_stay_fast() -> None:
+    import time
+
+    from helpmail.bounces.parse import MAX_RECIPIENTS
+
+    lines = "".join(
+        f"<u{i}@example.com>: host mx said: 550 5.1.1 User unknown\n" for i in range(3000)
+    )
+    text = POSTFIX.replace("<bob@example.com>: host", lines + "<bob@example.com>: host")
+    started = time.perf_counter()
+    bounce = mail(text)
+    assert time.perf_counter() - started < 10  # generous on a shared machine; ~0.5 s alone
+    assert len(bounce.recipients) == MAX_RECIPIENTS
+    assert all(r.reason is R.USER_UNKNOWN for r in bounce.recipients)

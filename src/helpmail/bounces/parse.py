@@ -20,7 +20,9 @@ only). The reason of each recipient comes from its status code *and* text
 
 from __future__ import annotations
 
+import bisect
 import functools
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -240,8 +242,20 @@ _GENERIC_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 
-_MSGID_HEADER = re.compile(r"^message-id:[ \t]*(.*(?:\n[ \t]+.*)*)", re.IGNORECASE | re.MULTILINE)
-_SUBJECT_HEADER = re.compile(r"^subject:[ \t]*(.*(?:\n[ \t]+.*)*)", re.IGNORECASE | re.MULTILINE)
+_MSGID_HEADER = re.compile(r"^message-id:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+_SUBJECT_HEADER = re.compile(r"^subject:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _unfolded(text: str, match: re.Match[str]) -> str:
+    """A header value found by ``match`` with its continuation lines (RFC 5322 §2.2.3)."""
+    value = [match[1]]
+    for line in text[match.end() + 1 :].split("\n", 8)[:8]:
+        if line[:1] not in (" ", "\t"):
+            break
+        value.append(line.strip())
+    return " ".join(value)
+
+
 _MSGID_VALUE = re.compile(r"<([^<>\s]{1,998})>")
 
 
@@ -311,6 +325,8 @@ class _View:
     """The returned original message (or its headers), as text."""
     dsn: tuple[str, ...]
     body: str
+    about: dict[str, list[str]] = attrs.field(factory=dict, eq=False)
+    """Address -> the report's blocks naming it (:func:`_about_index`)."""
 
 
 def _part_text(part_text: str | None, payload: bytes) -> str:
@@ -340,7 +356,7 @@ def _view(mail: InboundMail) -> _View:
     report, transcript, rest = _split_report(body)
     if rest:
         returned.append(rest)
-    return _View(
+    view = _View(
         mail=mail,
         report=report,
         transcript=transcript,
@@ -348,6 +364,8 @@ def _view(mail: InboundMail) -> _View:
         dsn=tuple(dsn),
         body=body,
     )
+    view.about.update(_about_index(view))
+    return view
 
 
 def _split_report(body: str) -> tuple[str, str, str]:
@@ -575,30 +593,47 @@ def _ses_json(view: _View) -> tuple[list[_Row], str | None, bool]:
 # --- text formats --------------------------------------------------------------------------
 
 
+_ANY_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+
+
+def _about_index(view: _View) -> dict[str, list[str]]:
+    """For every address in the report and transcript, the blocks that name it: the line and the
+    following lines up to a blank line (at most 4 blocks an address). Built once a mail, so a
+    bounce with thousands of recipients stays linear."""
+    index: dict[str, list[str]] = {}
+    for text in (view.report, view.transcript):
+        lines = text.split("\n")
+        for number, line in enumerate(lines):
+            if "@" not in line:
+                continue
+            block: list[str] | None = None
+            for match in _ANY_ADDR.finditer(line):
+                found = match[0].lower().rstrip(".")
+                keys = {found, found.rpartition("=")[2], found.rpartition(";")[2]}
+                for key in keys:
+                    blocks = index.setdefault(key, [])
+                    if len(blocks) >= 4:
+                        continue
+                    if block is None:
+                        block = [line]
+                        for follow in lines[number + 1 : number + 12]:
+                            if not follow.strip():
+                                break
+                            block.append(follow)
+                    text_block = "\n".join(block)
+                    if not blocks or blocks[-1] != text_block:
+                        blocks.append(text_block)
+    return index
+
+
 def _text_about(view: _View, address: str) -> str:
     """The lines of the report (and transcript) that talk about ``address``: each line naming it
-    and the following lines up to a blank line, every line at most once."""
-    out: list[str] = []
-    needle = address.lower()
-    for text in (view.report, view.transcript):
-        if needle not in text.lower():
-            continue
-        lines = text.split("\n")
-        taken = -1
-        for index, line in enumerate(lines):
-            if index <= taken or needle not in line.lower():
-                continue
-            block = [line]
-            taken = index
-            for follow in lines[index + 1 : index + 12]:
-                if not follow.strip():
-                    break
-                block.append(follow)
-                taken += 1
-            out.append("\n".join(block))
-            if len(out) >= 4:
-                break
-    return "\n".join(out)
+    and the following lines up to a blank line."""
+    return "\n".join(view.about.get(address.lower(), ()))
+
+
+#: A line that starts with an address (maybe in brackets or quotes): the next entry of a list.
+_ENTRY_START = re.compile(rf"[<\"'(\[]?{_ADDR}[>\"')\]]?(?:[ \t:.]|$)")
 
 
 def _block_after(lines: list[str], index: int, first: str) -> str:
@@ -610,8 +645,8 @@ def _block_after(lines: list[str], index: int, first: str) -> str:
         if not follow.strip():
             break
         stripped = follow.strip()
-        if _ADDR_RX.fullmatch(stripped.strip("<>:\"' ")) is not None:
-            break
+        if _ENTRY_START.match(stripped) is not None:
+            break  # the next recipient's entry
         block.append(stripped)
     if sum(c.isalnum() for c in "".join(block)) < 4:
         position = index + 1
@@ -620,7 +655,7 @@ def _block_after(lines: list[str], index: int, first: str) -> str:
         for follow in lines[position : position + 12]:
             if not follow.strip():
                 break
-            if _ADDR_RX.fullmatch(follow.strip().strip("<>:\"' ")) is not None:
+            if _ENTRY_START.match(follow.strip()) is not None:
                 break
             block.append(follow.strip())
     return " ".join(block).strip()
@@ -642,20 +677,23 @@ def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str
     """Recipients found by :data:`RECIPIENT_LINES`, then by generic context; and the format."""
     report = view.report + ("\n\n" + view.transcript if view.transcript else "")
     lines = report.split("\n")
+    starts = list(itertools.accumulate((len(line) + 1 for line in lines[:-1]), initial=0))
     excluded = _excluded(view)
     rows: dict[str, _Row] = {}
+    seen: set[str] = set()
     fmt = ""
     for name, pattern in RECIPIENT_LINES:
-        for match in pattern.finditer(report):
+        for match in itertools.islice(pattern.finditer(report), 4 * MAX_RECIPIENTS):
             address = valid_addr_spec(match["addr"])
             if address is None:
                 continue
             weak = name in _WEAK_FORMATS
             if weak and (_NOT_RECIPIENT.match(address) or address.lower() in excluded):
                 continue
-            if address.lower() in (k.lower() for k in rows):
+            if address.lower() in seen:
                 continue
-            line_index = report.count("\n", 0, match.start("addr"))
+            seen.add(address.lower())
+            line_index = bisect.bisect_right(starts, match.start("addr")) - 1
             text = match.groupdict().get("text") or ""
             diagnostic = _block_after(lines, line_index, text)
             rows[address] = _Row(address=address, diagnostic=diagnostic or None, source=name)
@@ -764,13 +802,14 @@ def _original_headers(view: _View) -> tuple[str | None, str | None]:
         head = text.lstrip("\n")
         match = _MSGID_HEADER.search(head)
         if match:
-            found = _MSGID_VALUE.search(match[1])
-            mid = found[1] if found else (match[1].strip() or None)
+            value = _unfolded(head, match)
+            found = _MSGID_VALUE.search(value)
+            mid = found[1] if found else (value.strip() or None)
             if mid is not None and (" " in mid or "@" not in mid):
                 mid = None
         match = _SUBJECT_HEADER.search(head)
         if match:
-            subject = " ".join(match[1].split()) or None
+            subject = " ".join(_unfolded(head, match).split()) or None
     if mid is None:
         for candidate in (*view.mail.in_reply_to, *reversed(view.mail.references)):
             if candidate and candidate != view.mail.message_id:
@@ -802,12 +841,21 @@ def _from_filtering_gateway(mail: InboundMail) -> bool:
     )
 
 
+#: At most this many recipients are read from one bounce (helpmail's own mails have a handful;
+#: a "bounce" with thousands is an attack on the parser's time, not a report).
+MAX_RECIPIENTS = 500
+#: Only the first recipients get the report's context read for their reason; the rest are read
+#: from their own diagnostic and status (cached), so the work stays linear in the mail's size.
+_CONTEXT_ROWS = 50
+_TEXT_LIMIT = 2000
+
+
 def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRecipient]:
     fallback_text: str | None = None
     gateway = _from_filtering_gateway(view.mail)
-    for row in rows:
-        text = row.diagnostic or ""
-        context = row.extra_text
+    for number, row in enumerate(itertools.islice(rows, MAX_RECIPIENTS)):
+        text = (row.diagnostic or "")[:_TEXT_LIMIT]
+        context = row.extra_text[:_TEXT_LIMIT] if number < _CONTEXT_ROWS else ""
         both = f"{text}\n{context}"
         status = (
             row.status

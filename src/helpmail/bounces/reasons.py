@@ -18,6 +18,7 @@ table: extend a table to teach helpmail a new wording, don't add an ``if``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -786,11 +787,23 @@ def _first(
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _specific(flat: str) -> BounceReason | None:
+    """:data:`TEXT_PATTERNS` on collapsed text (cached: a report's text recurs for every
+    recipient, and large alternations are not cheap in ``re``)."""
+    return _first(TEXT_PATTERNS, flat) if flat else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _broad(flat: str) -> BounceReason | None:
+    return _first(FALLBACK_PATTERNS, flat) if flat else None
+
+
 def reason_from_text(text: str | None) -> BounceReason | None:
     """The first :data:`TEXT_PATTERNS` row that matches ``text`` (white space collapsed)."""
     if not text:
         return None
-    return _first(TEXT_PATTERNS, _SPACE.sub(" ", text))
+    return _specific(_SPACE.sub(" ", text))
 
 
 def reason_from_status(status: str | None) -> BounceReason | None:
@@ -836,11 +849,11 @@ def decide_reason(
     flat = _SPACE.sub(" ", text) if text else ""
     around = _SPACE.sub(" ", context) if context else ""
     reason = (
-        _first(TEXT_PATTERNS, flat)
+        _specific(flat)
         or reason_from_status(code)
-        or _first(TEXT_PATTERNS, around)
-        or _first(FALLBACK_PATTERNS, flat)
-        or _first(FALLBACK_PATTERNS, around)
+        or _specific(around)
+        or _broad(flat)
+        or _broad(around)
         or (RECIPIENT_DOMAIN_REASONS.get(domain.lower()) if domain else None)
         or (R.TRANSIENT if (code or "").startswith("4") else None)
         or (REPLY_CODE_REASONS.get(reply_code) if reply_code else None)
