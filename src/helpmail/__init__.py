@@ -26,7 +26,15 @@ from helpmail.bounces import (
     parse_bounce,
 )
 from helpmail.errors import ConfigError, HelpmailError
-from helpmail.mail import Address, Attachment, InboundMail, MailDefect, MailPart, parse_mail
+from helpmail.mail import (
+    Address,
+    Attachment,
+    DefectKind,
+    InboundMail,
+    MailDefect,
+    MailPart,
+    parse_mail,
+)
 from helpmail.replies import Forwarded, Method, Reply, extract_reply
 
 __all__ = [
@@ -37,6 +45,7 @@ __all__ = [
     "BouncedRecipient",
     "Classification",
     "ConfigError",
+    "DefectKind",
     "Forwarded",
     "HelpmailError",
     "InboundMail",
