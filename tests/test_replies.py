@@ -146,6 +146,26 @@ def test_marker_html_element_with_outlook_prefix() -> None:
     assert ReplyFlag.FROM_HTML in reply.flags
 
 
+def test_text_above_and_below_a_quoted_marker() -> None:
+    mail = f"Hi,\n\n> {REPLY_MARKER_TEXT}\n> Hello Bob, is it fixed?\n\nYes, since this morning."
+    reply = extract_reply(mail)
+    assert reply.text == "Hi,\n\nYes, since this morning."
+    assert reply.method is Method.OWN_MARKER
+
+
+def test_inline_answers_inside_the_quoted_ticket_mail() -> None:
+    mail = (
+        f"See my answers below.\n\n> {REPLY_MARKER_TEXT}\n> Which printer is it?\n"
+        "The one on floor 3.\n> Since when?\nSince Monday.\n>\n> Kind regards, Support"
+    )
+    reply = extract_reply(mail)
+    assert reply.method is Method.OWN_MARKER
+    assert reply.text == (
+        "See my answers below.\n\n> Which printer is it?\nThe one on floor 3.\n> Since when?\n"
+        "Since Monday."
+    )
+
+
 def test_answer_below_the_marker_is_kept() -> None:
     mail = f"> {REPLY_MARKER_TEXT}\n> Hello Bob, is it fixed?\n\nYes it is."
     reply = extract_reply(mail)

@@ -15,6 +15,8 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+import attrs
+
 from helpmail.replies import html as html_render
 from helpmail.replies import text as text_algo
 from helpmail.replies.markers import DEFAULT_MARKERS, find_marker
@@ -182,6 +184,17 @@ def _extract_text(
             and ReplyFlag.FORWARD_ONLY not in part.flags
         ):
             quoted = "\n".join(x for x in (part.quoted, "\n".join(lines[cut:]).strip()) if x)
+            if lines[cut].lstrip()[:1] == ">":
+                # a quoted marker: the writer may also have answered below the quote, or
+                # inline between its lines ("see my answers below")
+                after = hit.end + 1 if hit is not None and hit.start == cut else cut + 1
+                below = text_algo.extract_lines(
+                    lines[after:], subject=subject, lone_quote_is_text=False
+                )
+                answered = ReplyFlag.REPLY_BELOW_QUOTE in below.flags
+                if (answered or below.method is Method.INTERLEAVED) and below.text.strip():
+                    part = attrs.evolve(part, text=f"{part.text}\n\n{below.text}")
+                    quoted = below.quoted
             return _reply(part, method=Method.OWN_MARKER, quoted=quoted, flags=flags)
         # nothing above the marker: the answer is below it (or the mail is only the quote)
         if lines[cut].lstrip()[:1] != ">":

@@ -738,9 +738,14 @@ def _parse_forward(lines: list[str]) -> Forwarded:
 # -- assembling ---------------------------------------------------------------------------------
 
 
-def extract_lines(lines: list[str], *, subject: str = "", depth: int = 0) -> Part:
-    """Run the text algorithm over ``lines`` (see the module docstring)."""
+def extract_lines(
+    lines: list[str], *, subject: str = "", depth: int = 0, lone_quote_is_text: bool = True
+) -> Part:
+    """Run the text algorithm over ``lines`` (see the module docstring). ``lone_quote_is_text``
+    keeps a mail's only ``>`` line as text (off where the lines are known to be a quote's)."""
     info = _Lines(lines)
+    if not lone_quote_is_text:
+        info.quote_count = max(info.quote_count, 2)
     labels, cuts = _label(info)
     _mark_signatures(info, labels)
     display = [info.rewritten.get(k, lines[k]) for k in range(len(lines))]
