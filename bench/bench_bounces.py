@@ -191,6 +191,7 @@ class Tally:
     exceptions: int = 0
     kinds: int = 0
     kind_agree: int = 0
+    original_ids: int = 0
     disputed: int = 0
     seconds: float = 0.0
     misses: list[str] = attrs.field(factory=list)
@@ -252,6 +253,7 @@ def measure(samples: list[Sample], flufl: Any) -> Tally:
         if sample.kind == "bounce":
             tally.bounces += 1
             tally.detected += bounce is not None
+            tally.original_ids += bool(bounce and bounce.original_message_id)
             tally.classified_bounce += verdict.kind is MailKind.BOUNCE
             if sample.recipients:
                 tally.with_recipients += 1
@@ -322,6 +324,7 @@ def _report(name: str, tally: Tally, flufl: bool) -> dict[str, Any]:
         "hard_agree": tally.share(tally.hard_agree, tally.rows),
         "labelled_rows": tally.rows,
         "kind_agree": tally.share(tally.kind_agree, tally.kinds),
+        "original_message_id": tally.share(tally.original_ids, tally.bounces),
         "disputed": tally.disputed,
         "humans": tally.humans,
         "false_bounces": tally.false_bounces,

@@ -567,3 +567,11 @@ def test_thousands_of_recipients_are_capped_and_stay_fast() -> None:
     assert time.perf_counter() - started < 10  # generous on a shared machine; ~0.5 s alone
     assert len(bounce.recipients) == MAX_RECIPIENTS
     assert all(r.reason is R.USER_UNKNOWN for r in bounce.recipients)
+
+
+def test_returned_part_without_the_blank_line_still_gives_the_original_id() -> None:
+    text = dsn(
+        "Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.1.1\n",
+        returned="message/rfc822",
+    ).replace("Content-Type: message/rfc822\n\n", "Content-Type: message/rfc822\n")
+    assert mail(text).original_message_id == "hm.n.42.abc.n1.sig@desk.example"

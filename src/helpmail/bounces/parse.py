@@ -329,6 +329,12 @@ class _View:
     """Address -> the report's blocks naming it (:func:`_about_index`)."""
 
 
+_EMBEDDED_RETURN = re.compile(
+    r"^content-type:[ \t]*(?:text/rfc822-headers|message/rfc822|message/global)\b[^\n]*\n",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 def _part_text(part_text: str | None, payload: bytes) -> str:
     if part_text is not None:
         return normalise_line_ends(part_text)
@@ -343,7 +349,16 @@ def _view(mail: InboundMail) -> _View:
         if part.content_type in DSN_TYPES:
             dsn.append(_part_text(part.text, part.payload))
         elif part.content_type in RETURNED_TYPES:
-            returned.append(_part_text(part.text, part.payload))
+            # Some MTAs forget the blank line after the part's own headers, so the returned
+            # mail's headers end up among them (RFC 2046 §5.2.1 wants the line): keep both.
+            own = [
+                f"{name}: {value}"
+                for name, value in part.headers
+                if not name.lower().startswith("content-")
+            ]
+            returned.append(
+                "\n".join(own) + ("\n" if own else "") + _part_text(part.text, part.payload)
+            )
         elif part.content_type == "text/plain" and part.disposition != "attachment":
             texts.append(normalise_line_ends(part.text or ""))
         elif part.content_type == "text/html" and not texts and part.text:
@@ -356,6 +371,13 @@ def _view(mail: InboundMail) -> _View:
     report, transcript, rest = _split_report(body)
     if rest:
         returned.append(rest)
+    if not returned:
+        # a broken MIME structure may leave the returned part inside another part's text
+        for text in (*dsn, body):
+            embedded = _EMBEDDED_RETURN.search(text)
+            if embedded is not None:
+                returned.append(text[embedded.end() :])
+                break
     view = _View(
         mail=mail,
         report=report,
