@@ -181,11 +181,18 @@ def test_own_marker_always_wins(reply_text: str, lang: str, quoted: bool) -> Non
     assert reply.text == reply_text
 
 
+PARENT_WORDS = st.sampled_from(
+    "hello bob ticket support answer technician floor noon kind regards request status closed".split()
+)
+PARENT_SENTENCE = st.lists(PARENT_WORDS, min_size=3, max_size=10).map(
+    lambda ws: " ".join(ws).capitalize() + "."
+)
+
+
 @FAST
-@given(REPLY, st.lists(SENTENCE, min_size=3, max_size=8))
+@given(REPLY, st.lists(PARENT_SENTENCE, min_size=3, max_size=8))
 def test_parent_text_is_removed(reply_text: str, parent_sentences: list[str]) -> None:
     parent = "\n".join(parent_sentences)
     mail = f"{reply_text}\n\n{parent}\n"
     reply = extract_reply(mail, parent=parent)
-    assert reply.text.startswith(reply_text.split("\n", maxsplit=1)[0][:20])
-    assert len(reply.text) <= len(mail)
+    assert reply.text == reply_text
