@@ -182,7 +182,20 @@ def test_own_marker_always_wins(reply_text: str, lang: str, quoted: bool) -> Non
 
 
 PARENT_WORDS = st.sampled_from(
-    "hello bob ticket support answer technician floor noon kind regards request status closed".split()
+    [
+        "hello",
+        "bob",
+        "ticket",
+        "support",
+        "answer",
+        "technician",
+        "floor",
+        "noon",
+        "kind",
+        "regards",
+        "request",
+        "status",
+    ]
 )
 PARENT_SENTENCE = st.lists(PARENT_WORDS, min_size=3, max_size=10).map(
     lambda ws: " ".join(ws).capitalize() + "."
