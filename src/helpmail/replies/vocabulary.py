@@ -506,6 +506,8 @@ TAGLINE_PREFIXES: Final[tuple[tuple[str, str], ...]] = (
     ("pt", "enviado do"),
     ("pt", "enviado de meu"),
     ("pt", "obter o outlook para"),
+    ("pt", "obtenha o outlook para"),
+    ("pt", "enviado pelo"),
     ("pl", "wysłane z mojego"),
     ("pl", "wysłane z"),
     ("pl", "wysłano z"),
