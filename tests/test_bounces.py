@@ -254,6 +254,7 @@ def test_rfc3464_several_recipients() -> None:
     )
     assert bounce.kind is BounceKind.FAILURE
     assert bounce.original_message_id == "hm.n.42.abc.n1.sig@desk.example"
+    assert bounce.reporting_mta == "mx.example.net"
     bob, carol = bounce.recipients
     assert (bob.address, bob.reason, bob.hard, bob.status, bob.reply_code) == (
         "bob@example.com", R.USER_UNKNOWN, True, "5.1.1", "550",

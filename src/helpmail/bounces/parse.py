@@ -310,7 +310,7 @@ class _Row:
     extra_text: str = ""
     source: str = ""
     forced_reason: BounceReason | None = None
-    forced_hard: bool | None = None
+    reporting_mta: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -502,7 +502,8 @@ def _rfc3464(view: _View) -> tuple[list[_Row], bool]:
             action = ACTIONS.get(action_raw)
             if action is None:
                 action = _action_from_status(status)
-            remote = group.get("remote-mta") or per_message.get("reporting-mta")
+            reporting = per_message.get("reporting-mta")
+            remote = group.get("remote-mta") or reporting
             original_raw = group.get("original-recipient")
             original = valid_addr_spec(_typed_value(original_raw)) if original_raw else None
             if original is not None and original.lower() == address.lower():
@@ -517,6 +518,7 @@ def _rfc3464(view: _View) -> tuple[list[_Row], bool]:
                     remote_mta=_typed_value(remote) if remote else None,
                     source="rfc3464",
                     original_recipient=original,
+                    reporting_mta=_typed_value(reporting) if reporting else None,
                     extra_text=_text_about(view, address),
                 )
             )
@@ -1023,6 +1025,7 @@ def _parse(mail: InboundMail) -> Bounce | None:
         else BounceKind.FAILURE
     )
     return Bounce(
+        reporting_mta=next((r.reporting_mta for r in rows if r.reporting_mta), None),
         recipients=recipients,
         kind=kind,
         original_message_id=original_id,
