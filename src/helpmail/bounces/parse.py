@@ -617,7 +617,7 @@ def _ses_json(view: _View) -> tuple[list[_Row], str | None, bool]:
 # --- text formats --------------------------------------------------------------------------
 
 
-_ANY_ADDR = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
+_ANY_ADDR = re.compile(_ADDR_BODY)
 
 
 def _about_index(view: _View) -> dict[str, list[str]]:
@@ -697,7 +697,7 @@ def _excluded(view: _View) -> set[str]:
     return excluded
 
 
-def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str]:
+def _text_rows(view: _View) -> tuple[list[_Row], str]:
     """Recipients found by :data:`RECIPIENT_LINES`, then by generic context; and the format."""
     report = view.report + ("\n\n" + view.transcript if view.transcript else "")
     lines = report.split("\n")
@@ -749,10 +749,6 @@ def _text_rows(view: _View, forced: Iterable[str] = ()) -> tuple[list[_Row], str
                 address, _Row(address=address, diagnostic=line.strip(), source="generic")
             )
         fmt = "generic" if rows else ""
-    for extra in forced:
-        address = valid_addr_spec(extra)
-        if address is not None and address.lower() not in (k.lower() for k in rows):
-            rows[address] = _Row(address=address, source="x-failed-recipients")
     return list(rows.values()), fmt
 
 
