@@ -641,8 +641,8 @@ def _about_index(view: _View) -> dict[str, list[str]]:
                     if block is None:
                         block = [line]
                         for follow in lines[number + 1 : number + 12]:
-                            if not follow.strip():
-                                break
+                            if not follow.strip() or _ENTRY_START.match(follow.strip()):
+                                break  # a blank line or the next recipient's entry
                             block.append(follow)
                     text_block = "\n".join(block)
                     if not blocks or blocks[-1] != text_block:
@@ -661,27 +661,26 @@ _ENTRY_START = re.compile(rf"[<\"'(\[]?{_ADDR}[>\"')\]]?(?:[ \t:.]|$)")
 
 
 def _block_after(lines: list[str], index: int, first: str) -> str:
-    """``first`` plus the lines after ``lines[index]`` up to a blank line or the next address
-    line (at most 12 lines); when that is empty, the next paragraph (Gmail, Exchange put the
-    reason one paragraph below the address)."""
+    """``first`` plus the lines after ``lines[index]`` up to a blank line or the next recipient's
+    entry (at most 12 lines); while that says nothing yet or only introduces the reason
+    ("because:"), the next paragraph too (Gmail, Exchange, Domino put the reason a paragraph or
+    two below the address)."""
     block = [first] if first.strip() else []
-    for follow in lines[index + 1 : index + 13]:
-        if not follow.strip():
+    position = index + 1
+    for _ in range(3):
+        for follow in lines[position : position + 12]:
+            stripped = follow.strip()
+            if not stripped or _ENTRY_START.match(stripped) is not None:
+                break  # a blank line, or the next recipient's entry
+            block.append(stripped)
+            position += 1
+        joined = " ".join(block).strip()
+        if sum(c.isalnum() for c in joined) >= 4 and not joined.endswith(":"):
             break
-        stripped = follow.strip()
-        if _ENTRY_START.match(stripped) is not None:
-            break  # the next recipient's entry
-        block.append(stripped)
-    if sum(c.isalnum() for c in "".join(block)) < 4:
-        position = index + 1
         while position < len(lines) and not lines[position].strip():
             position += 1
-        for follow in lines[position : position + 12]:
-            if not follow.strip():
-                break
-            if _ENTRY_START.match(follow.strip()) is not None:
-                break
-            block.append(follow.strip())
+        if position >= len(lines) or _ENTRY_START.match(lines[position].strip()) is not None:
+            break
     return " ".join(block).strip()
 
 

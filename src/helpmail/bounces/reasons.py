@@ -212,6 +212,13 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
         R.TRANSIENT,
         _rx(
             r"frequency limited",
+            # a local delivery program failed (Sendmail's "Diagnostic-Code: X-Unix; 77", procmail):
+            # a mailer error on their side, not a verdict on the address
+            r"^\d{1,3}$",
+            r"command output:",
+            r"procmail:",
+            r"couldn'?t create",
+            r"insufficient permission",
             r"receiving mail at a rate",
             r"rate limit(?:ed)? exceeded",
             r"rate limit",
