@@ -641,7 +641,7 @@ def _about_index(view: _View) -> dict[str, list[str]]:
                     if block is None:
                         block = [line]
                         for follow in lines[number + 1 : number + 12]:
-                            if not follow.strip() or _ENTRY_START.match(follow.strip()):
+                            if not follow.strip() or _new_entry(follow.strip(), found):
                                 break  # a blank line or the next recipient's entry
                             block.append(follow)
                     text_block = "\n".join(block)
@@ -660,7 +660,14 @@ def _text_about(view: _View, address: str) -> str:
 _ENTRY_START = re.compile(rf"[<\"'(\[]?{_ADDR}[>\"')\]]?(?:[ \t:.]|$)")
 
 
-def _block_after(lines: list[str], index: int, first: str) -> str:
+def _new_entry(line: str, address: str) -> bool:
+    """Whether ``line`` starts the next recipient's entry (an address other than ``address``;
+    Postfix repeats the same address on its continuation lines)."""
+    match = _ENTRY_START.match(line)
+    return match is not None and address.lower() not in match[0].lower()
+
+
+def _block_after(lines: list[str], index: int, first: str, address: str = "") -> str:
     """``first`` plus the lines after ``lines[index]`` up to a blank line or the next recipient's
     entry (at most 12 lines); while that says nothing yet or only introduces the reason
     ("because:"), the next paragraph too (Gmail, Exchange, Domino put the reason a paragraph or
@@ -670,7 +677,7 @@ def _block_after(lines: list[str], index: int, first: str) -> str:
     for _ in range(3):
         for follow in lines[position : position + 12]:
             stripped = follow.strip()
-            if not stripped or _ENTRY_START.match(stripped) is not None:
+            if not stripped or _new_entry(stripped, address):
                 break  # a blank line, or the next recipient's entry
             block.append(stripped)
             position += 1
@@ -679,7 +686,7 @@ def _block_after(lines: list[str], index: int, first: str) -> str:
             break
         while position < len(lines) and not lines[position].strip():
             position += 1
-        if position >= len(lines) or _ENTRY_START.match(lines[position].strip()) is not None:
+        if position >= len(lines) or _new_entry(lines[position].strip(), address):
             break
     return " ".join(block).strip()
 
@@ -718,7 +725,7 @@ def _text_rows(view: _View) -> tuple[list[_Row], str]:
             seen.add(address.lower())
             line_index = bisect.bisect_right(starts, match.start("addr")) - 1
             text = match.groupdict().get("text") or ""
-            diagnostic = _block_after(lines, line_index, text)
+            diagnostic = _block_after(lines, line_index, text, address)
             rows[address] = _Row(address=address, diagnostic=diagnostic or None, source=name)
         if rows and not fmt:
             fmt = name
