@@ -251,6 +251,11 @@ ATTRIBUTIONS.update(
         "zh-cn": "在 2026年11月23日，上午10:00，Anna Support <anna@example.com> 写道：",
         "ja-mail": "2026/11/23 10:00、Anna Support <anna@example.com>のメール:",
         "de-noaddr": "Am 23.11.2026 um 10:00 schrieb Anna Support:",
+        "de-name-first": "Anna <anna@example.com> schrieb am Mo., 23. Nov. 2026 um 10:00:",
+        "nl-name-first": "Anna <anna@example.com> schreef op ma 23 nov. 2026 om 10:00:",
+        "da-name-first": "Anna <anna@example.com> skrev den man. 23. nov. 2026 kl. 10.00:",
+        "sv-date-paren": "Anna <anna@example.com> skrev: (23 november 2026 10:00:02 CET)",
+        "en-wrote-on": "Anna <anna@example.com> wrote on Mon, 23 Nov 2026 10:00:",
         "en-quoted-name": 'On Mon, Nov 23, 2026 10:00, "Support, Anna" <a@example.com> wrote:',
     }
 )

@@ -40,6 +40,8 @@ VERB_COLON_END: Final = re.compile(rf"{_VERB}\s?(?:\(\w{{1,3}}\)\s?)?[:：]$", r
 """``... wrote:`` at the end of the (joined) attribution."""
 VERB_PAREN_END: Final = re.compile(rf"{_VERB}\s?\([^()]{{1,100}}\)\s?[:：]$", re.IGNORECASE)
 """``... ezt írta (időpont: 2026. nov. 23., H, 10:00):``: the date in parentheses after the verb."""
+VERB_ANY: Final = re.compile(_VERB, re.IGNORECASE)
+"""An attribution verb anywhere (``Foo <foo@bar.com> schrieb am Do., 3. März 2016 um 15:04:``)."""
 VERB_BARE_END: Final = re.compile(rf"{_VERB}$", re.IGNORECASE)
 """``---- John Smith wrote ----`` (decoration stripped)."""
 VERB_MIDDLE: Final = re.compile(rf"{_VERB}\s[^:：]{{1,160}}[:：]$", re.IGNORECASE)

@@ -311,11 +311,27 @@ def _is_attribution(text: str, next_quote: bool, *, multi: bool) -> bool:
                 return True
             offset = len(core) - len(core[-220:])
             before, after = core[: offset + match.start()], core[offset + match.start() :]
-            return p.DIGIT.search(before) is not None and (
+            if p.DIGIT.search(before) is not None and (
                 "@" in after or "<" in after or "(" in after
-            )
+            ):
+                return True
+    if last in ":：)" and has_digit and _name_verb_date(core):
+        return True
     if has_digit and has_email and len(core) <= 250 and (next_quote or p.GLUE.search(core)):
         return p.DATEISH.search(core) is not None
+    return False
+
+
+def _name_verb_date(core: str) -> bool:
+    """``Name <addr> schrieb am <date>:`` / ``Name wrote on <date>:`` / ``Name <addr> skrev:
+    (<date>)``: a short name (or address) before the verb, a date after it."""
+    for match in p.VERB_ANY.finditer(core, 0, 160):
+        before, after = core[: match.start()].strip(), core[match.end() :]
+        if not before or len(before) > 100:
+            return False
+        if "@" not in before and len(before.split()) > 4:
+            return False
+        return p.DATEISH.search(after) is not None and len(after) <= 120
     return False
 
 
