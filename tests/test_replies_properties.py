@@ -209,3 +209,27 @@ def test_parent_text_is_removed(reply_text: str, parent_sentences: list[str]) ->
     mail = f"{reply_text}\n\n{parent}\n"
     reply = extract_reply(mail, parent=parent)
     assert reply.text == reply_text
+
+
+@FAST
+@given(
+    REPLY,
+    st.sampled_from(["en", "de", "nl"]),
+    st.integers(min_value=0, max_value=3),
+    st.sampled_from(["> ", "", ">> "]),
+    st.booleans(),
+)
+def test_damaged_marker_is_still_found(
+    reply_text: str, lang: str, wraps: int, prefix: str, garble: bool
+) -> None:
+    """Wrapped at word boundaries, quoted, or left quoted-printable encoded: still the marker."""
+    words = marker_text(lang).split(" ")
+    cuts = sorted({max(1, min(len(words) - 1, 1 + k * 2)) for k in range(wraps)})
+    pieces = [" ".join(words[a:b]) for a, b in zip([0, *cuts], [*cuts, len(words)], strict=True)]
+    if garble:
+        pieces = [piece.replace("=", "=3D").replace(" ", "=20", 1) for piece in pieces]
+    marker = "\n".join(prefix + piece for piece in pieces)
+    mail = f"{reply_text}\n\n{marker}\n{prefix}Hello Bob, this is the quoted ticket mail.\n"
+    reply = extract_reply(mail)
+    assert reply.method is Method.OWN_MARKER
+    assert reply.text == reply_text

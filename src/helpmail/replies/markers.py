@@ -124,9 +124,8 @@ def find_marker(lines: Sequence[str], markers: Sequence[str]) -> MarkerHit | Non
                 continue
             for core in cores:
                 if variant == core:
-                    return MarkerHit(
-                        start=index, end=index, quoted=_is_quoted(line), garbled=garbled
-                    )
+                    start, end = _widen(lines, index, index)
+                    return MarkerHit(start=start, end=end, quoted=_is_quoted(line), garbled=garbled)
                 if not core.startswith(variant) or len(variant) < 2:
                     # also accept the marker's tail sitting on this line after a wrap of decoration
                     continue
@@ -140,9 +139,10 @@ def find_marker(lines: Sequence[str], markers: Sequence[str]) -> MarkerHit | Non
                         nxt = nxt_unescaped
                     joined += nxt
                     if joined == core:
+                        start, end = _widen(lines, index, index + extra)
                         return MarkerHit(
-                            start=index,
-                            end=index + extra,
+                            start=start,
+                            end=end,
                             wrapped=True,
                             quoted=_is_quoted(line),
                             garbled=garbled or (nxt_unescaped is not None and nxt == nxt_unescaped),
@@ -150,6 +150,23 @@ def find_marker(lines: Sequence[str], markers: Sequence[str]) -> MarkerHit | Non
                     if not core.startswith(joined):
                         break
     return None
+
+
+def _is_decoration(line: str) -> bool:
+    """A line of only marker decoration (``=====``, ``> -----``): a wrapped-off part of a marker."""
+    body = _QUOTE_PREFIX.sub("", line[:400]).strip()
+    if "=" in body:
+        body = _QP_ESCAPE.sub("=", body)
+    return bool(body) and len(body) <= 40 and all(c in "=-_*~#$+. \t" for c in body)
+
+
+def _widen(lines: Sequence[str], start: int, end: int) -> tuple[int, int]:
+    """Take in decoration lines directly above and below a found marker."""
+    if start > 0 and _is_decoration(lines[start - 1]):
+        start -= 1
+    if end + 1 < len(lines) and _is_decoration(lines[end + 1]):
+        end += 1
+    return start, end
 
 
 def _candidate_lines(lines: Sequence[str], heads: Sequence[str]) -> list[int]:
