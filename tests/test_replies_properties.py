@@ -233,3 +233,23 @@ def test_damaged_marker_is_still_found(
     reply = extract_reply(mail)
     assert reply.method is Method.OWN_MARKER
     assert reply.text == reply_text
+
+
+@FAST
+@given(
+    REPLY,
+    st.lists(PARENT_SENTENCE, min_size=4, max_size=10),
+    st.integers(min_value=30, max_value=90),
+    st.sampled_from(["", "> "]),
+)
+def test_parent_found_after_rewrapping(
+    reply_text: str, parent_sentences: list[str], width: int, prefix: str
+) -> None:
+    """A client re-wraps the quoted parent at its own width, with or without '>': still found."""
+    import textwrap
+
+    parent = "\n".join(parent_sentences)
+    rewrapped = textwrap.fill(" ".join(parent_sentences), width=width)
+    quoted = "\n".join(prefix + line for line in rewrapped.split("\n"))
+    reply = extract_reply(f"{reply_text}\n\n{quoted}\n", parent=parent)
+    assert reply.text == reply_text
