@@ -144,6 +144,15 @@ def test_unknown_sender_default_contact_policy() -> None:
     assert steps(outcome, "sender")[0].decision == "default contact"
 
 
+@pytest.mark.parametrize("sender", ["bob@localhost", "Bob <bob>", "bob@exa_mple..org"])
+def test_malformed_sender_never_becomes_a_contact(sender: str) -> None:
+    outcome = run(make_mail(sender=sender))
+    assert isinstance(outcome.command, CreateTicket)
+    assert outcome.command.reporter.contact == "unknown-contact"
+    assert not outcome.command.reporter.create_contact
+    assert steps(outcome, "sender")[0].decision == "default contact"
+
+
 def test_known_contact_is_reporter() -> None:
     outcome = run(make_mail(), Facts(sender_contact="contact-9"))
     assert isinstance(outcome.command, CreateTicket)

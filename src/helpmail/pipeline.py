@@ -554,15 +554,21 @@ def _party(
             )
         )
         return Party(contact=facts.sender_contact, address=spec, name=author.name)
-    usable = "@" in spec and author.domain != ""
-    if settings.unknown_sender.value == "create_contact" and usable:
-        trace.append(
-            TraceStep(
-                step="sender", decision="new contact", detail=f"{spec} is unknown; new contact"
+    if settings.unknown_sender.value == "create_contact":
+        # A malformed address never becomes a contact (syntax only: email-validator, no DNS).
+        from helpmail.desk.matching import check_addr_spec
+
+        check = check_addr_spec(spec)
+        if check.valid:
+            trace.append(
+                TraceStep(
+                    step="sender", decision="new contact", detail=f"{spec} is unknown; new contact"
+                )
             )
-        )
-        return Party(contact=None, address=spec, name=author.name, create_contact=True)
-    why = "unknown" if usable else "not a usable address"
+            return Party(contact=None, address=spec, name=author.name, create_contact=True)
+        why = f"not a valid address ({check.problem})"
+    else:
+        why = "unknown"
     trace.append(
         TraceStep(
             step="sender",
