@@ -253,3 +253,23 @@ def test_parent_found_after_rewrapping(
     quoted = "\n".join(prefix + line for line in rewrapped.split("\n"))
     reply = extract_reply(f"{reply_text}\n\n{quoted}\n", parent=parent)
     assert reply.text == reply_text
+
+
+PROSE_WORD = st.sampled_from(
+    "on am le el the printer at 10:30 2026 12.05. monday bob anna invoice order is was and "
+    "from to subject date please (see) 3 floor <x@y.org> - it broke again yesterday".split(" ")
+)
+PROSE_LINE = st.lists(PROSE_WORD, min_size=1, max_size=12).map(" ".join) | st.lists(
+    PROSE_WORD, min_size=2, max_size=8
+).map(lambda ws: " ".join(ws) + ":")
+
+
+@FAST
+@given(st.lists(PROSE_LINE | st.just(""), min_size=1, max_size=12))
+def test_prose_without_quotes_is_kept_whole(lines: list[str]) -> None:
+    """Ordinary text (dates, times, addresses, lines ending in ':') is never cut."""
+    text = "\n".join(lines)
+    if not text.strip():
+        return
+    reply = extract_reply(text)
+    assert reply.text == text.strip("\n")
