@@ -49,13 +49,14 @@ extract_reply("Thanks\n\nOn Mon, Desk wrote:\n> a\n> b\n", parent="a\nb")
 print("ready", flush=True)
 
 
-def slow_down(done, result):
-    # widen the window between commits (skipped messages pass at full speed)
+def tell(done, result):
+    # one line per message, so the test can kill after a random number of new commits
+    print(result.kind.value, flush=True)
     if result.kind.value != "already_imported":
         time.sleep(delay)
 
 
-report = desk.import_from(source, progress=slow_down)
+report = desk.import_from(source, progress=tell)
 source.close()
 store.close()
 print(report.summary(), flush=True)
@@ -122,10 +123,19 @@ def test_sigkill_at_random_moments_then_rerun_equals_clean_run(tmp_path: Path) -
     kills = 0
     finished = False
     for _attempt in range(KILLS * 3):
-        worker = _run(crash_dir, tmp_path / "crash.db", script, 0.004)
+        worker = _run(crash_dir, tmp_path / "crash.db", script, 0.002)
         assert worker.stdout is not None
         worker.stdout.readline()  # "ready": imports are loaded, the import starts now
-        time.sleep(rng.uniform(0.0, 0.15))
+        # Let a random number of new messages through (whatever the machine's speed), then kill
+        # at a random moment: inside a commit, between commit and mailbox action, or elsewhere.
+        wanted = rng.randint(0, 6)
+        while wanted > 0:
+            line = worker.stdout.readline()
+            if not line:
+                break
+            if line.strip() != b"already_imported":
+                wanted -= 1
+        time.sleep(rng.uniform(0.0, 0.004))
         if worker.poll() is None:
             worker.send_signal(signal.SIGKILL)
             worker.communicate(timeout=30)

@@ -33,6 +33,7 @@ import datetime as dt
 import hashlib
 import mailbox
 import os
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,8 @@ from helpmail.ports import MailboxAction, MailboxActionKind, MessageRef, SourceM
 
 #: The folder name the messages of a Maildir root or an mbox file get in their keys.
 ROOT_FOLDER = "INBOX"
+#: How many recently read Maildir messages keep their file path at hand for :meth:`apply`.
+_RECENT = 4096
 
 
 def _maildir_key(filename: str) -> str:
@@ -70,6 +73,9 @@ class MaildirSource:
         if not _is_maildir(self.path):
             raise SourceError(f"{path} is not a Maildir (needs cur/ and new/)")
         self._name = name or f"maildir:{self.path}"
+        # Where recently yielded messages are (key -> path): the service applies mailbox actions
+        # a batch behind, and a directory scan per action would make a big Maildir quadratic.
+        self._recent: OrderedDict[str, Path] = OrderedDict()
 
     @property
     def name(self) -> str:
@@ -108,8 +114,12 @@ class MaildirSource:
                 continue  # moved or deleted by someone else since the listing
             except OSError as error:
                 raise SourceError(f"cannot read {path}: {error}") from error
+            key = _maildir_key(filename)
+            self._recent[key] = path
+            if len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
             yield SourceMessage(
-                ref=MessageRef(source=self._name, folder=ROOT_FOLDER, uid=_maildir_key(filename)),
+                ref=MessageRef(source=self._name, folder=ROOT_FOLDER, uid=key),
                 raw=raw,
                 flags=frozenset(_flags(filename)),
                 internal_date=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
@@ -117,6 +127,9 @@ class MaildirSource:
             )
 
     def _find(self, key: str) -> Path | None:
+        known = self._recent.get(key)
+        if known is not None and known.exists():
+            return known
         for subdir in ("new", "cur"):
             try:
                 with os.scandir(self.path / subdir) as entries:
@@ -141,8 +154,10 @@ class MaildirSource:
                     target = self.path / "cur" / f"{ref.uid}:2,{flags}"
                     if target != current:
                         os.rename(current, target)
+                    self._recent[ref.uid] = target
                 elif action.kind is MailboxActionKind.DELETE:
                     current.unlink(missing_ok=True)
+                    self._recent.pop(ref.uid, None)
                     return
                 elif action.kind is MailboxActionKind.MOVE:
                     if not action.folder:
@@ -150,6 +165,7 @@ class MaildirSource:
                     folder = self._folder(action.folder)
                     subdir = "cur" if current.parent.name == "cur" else "new"
                     os.rename(current, folder / subdir / current.name)
+                    self._recent.pop(ref.uid, None)
                     return
         except OSError as error:
             raise SourceError(f"cannot apply {actions} to {ref}: {error}") from error
