@@ -4,6 +4,8 @@
 * :class:`ListSource`: an in-memory :class:`~helpmail.ports.MailSource` that records the mailbox
   actions applied to it.
 * :func:`make_mail`: a small RFC 5322 message as bytes, for tests and examples.
+* :func:`generate_mails` / :func:`write_maildir` (:mod:`helpmail.testing.mailgen`): a realistic,
+  deterministic support mailbox of any size.
 * :mod:`helpmail.testing.store_conformance`: the behaviour every
   :class:`~helpmail.ports.TicketStore` must show; run it against your own store.
 
@@ -18,8 +20,9 @@ from collections.abc import Iterable, Iterator, Sequence
 import attrs
 
 from helpmail.ports import MailboxAction, MessageRef, SourceMessage
+from helpmail.testing.mailgen import generate_mails, write_maildir
 
-__all__ = ["FakeClock", "ListSource", "make_mail"]
+__all__ = ["FakeClock", "ListSource", "generate_mails", "make_mail", "write_maildir"]
 
 
 @attrs.define
