@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from helpmail.mail.model import address_key
 from helpmail.message_ids import SignedId, read_message_id
 from helpmail.tickets.settings import SubjectMatchPolicy, TicketTagFormat
 
@@ -135,7 +136,7 @@ class TicketRef:
 def _on_ticket(ticket: TicketRecord, sender_key: str | None) -> bool:
     if sender_key is None:
         return False
-    if ticket.reporter_address and sender_key == ticket.reporter_address.casefold():
+    if ticket.reporter_address and sender_key == address_key(ticket.reporter_address):
         return True
     return sender_key in ticket.participants
 
