@@ -89,11 +89,14 @@ class MaildirSource:
         for subdir in ("new", "cur"):
             try:
                 with os.scandir(self.path / subdir) as entries:
-                    found.extend(
-                        f"{entry.stat().st_mtime_ns:020d}{entry.name}/{subdir}"
-                        for entry in entries
-                        if entry.name[:1] != "."
-                    )
+                    for entry in entries:
+                        if entry.name[:1] == ".":
+                            continue
+                        try:
+                            stamp = entry.stat().st_mtime_ns
+                        except FileNotFoundError:
+                            continue  # moved away (marked seen, deleted) while we listed
+                        found.append(f"{stamp:020d}{entry.name}/{subdir}")
             except OSError as error:
                 raise SourceError(f"cannot list {self.path / subdir}: {error}") from error
         found.sort()
