@@ -146,7 +146,7 @@ class AttachmentPolicy:
         return cls(allowed_types=frozenset(), keep_inline=False)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class ImportSettings:
     """Everything the import pipeline needs to know about the desk (a frozen value).
 
