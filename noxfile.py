@@ -74,10 +74,7 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".")
     for peer in BENCH_DEPS:
-        # A peer that no longer installs on this Python is reported as missing, not fatal.
-        session.run("python", "-m", "pip", "--version", silent=True)
-        try:
-            session.install(peer)
-        except Exception:  # noqa: BLE001 - nox raises its own CommandFailed
-            session.warn(f"peer {peer} could not be installed; its column will be empty")
+        # A peer that no longer installs on this Python is reported as missing, not fatal: its
+        # column in the tables is empty, with the import error as the reason.
+        session.install(peer, success_codes=[0, 1, 2])
     session.run("python", "-m", "bench", *session.posargs)
