@@ -1,7 +1,7 @@
 """Sphinx configuration: MyST markdown pages, autodoc from docstrings, the furo theme.
 
-``nox -s docs`` builds with ``-W --keep-going`` (warnings are errors). Pages other engineers write
-are listed in the toctree of ``index.md`` only when they exist (see ``_optional_pages``).
+``nox -s docs`` builds with ``-W --keep-going`` (warnings are errors). ``reference.md`` gets one
+autodoc section per module of :data:`REFERENCE_MODULES`.
 """
 
 from __future__ import annotations
@@ -61,38 +61,8 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
 
-#: Guide pages written by the engineers of each part, in reading order. index.md lists those that
-#: exist (the line ``%OPTIONAL_PAGES%`` in its toctree is replaced), so the build never refers to a
-#: page that has not been written yet.
-OPTIONAL_PAGES = [
-    "importing",
-    "desk",
-    "mail",
-    "replies",
-    "bounces",
-    "scanner",
-    "notifications",
-    "ports",
-]
-MARKER = "%OPTIONAL_PAGES%"
-
-
-#: Pages index.md lists itself.
-FIXED_PAGES = {"index", "tutorial", "cli", "configuration", "reference", "changelog"}
-
-
-def existing_optional_pages() -> list[str]:
-    """The guide pages that exist as ``docs/<name>.md``: those of :data:`OPTIONAL_PAGES` in their
-    order, then any other page (so a new page is never left out of the toctree)."""
-    present = {path.stem for path in HERE.glob("*.md")}
-    known = [name for name in OPTIONAL_PAGES if name in present]
-    others = sorted(present - FIXED_PAGES - set(OPTIONAL_PAGES))
-    return known + others
-
-
-#: Modules documented in reference.md (line ``%REFERENCE_MODULES%``), as (module, title). A module
-#: whose file does not exist yet is left out; one that exists but fails to import stays in, so the
-#: build reports it.
+#: Modules documented in reference.md (line ``%REFERENCE_MODULES%``), as (module, title), in the
+#: order mail flows through them.
 REFERENCE_MODULES = [
     ("helpmail", "helpmail (top level)"),
     ("helpmail.errors", "Errors"),
@@ -109,55 +79,57 @@ REFERENCE_MODULES = [
     ("helpmail.admission", "Who may open tickets"),
     ("helpmail.spam", "Spam verdicts"),
     ("helpmail.suspended", "The suspended queue"),
+    ("helpmail.desk.steps", "Desk steps in the pipeline"),
+    ("helpmail.desk.review", "Reviewing suspended mail"),
+    ("helpmail.desk.config", "Desk configuration sections"),
     ("helpmail.pipeline", "The inbound pipeline"),
-    ("helpmail.scanner", "Mail scanner"),
     ("helpmail.rules", "Scanner rules"),
+    ("helpmail.scanner.settings", "Mailbox settings"),
+    ("helpmail.scanner.state", "Scan state"),
+    ("helpmail.scanner.config", "Mailbox configuration sections"),
     ("helpmail.guard", "Delivery guard"),
     ("helpmail.notify", "Notifications"),
+    ("helpmail.notify.notifier", "The notifier"),
     ("helpmail.templates", "Templates"),
     ("helpmail.ports", "Ports"),
     ("helpmail.service", "The service layer"),
     ("helpmail.config", "Configuration"),
     ("helpmail.adapters.memory", "In-memory store"),
     ("helpmail.adapters.sqlite", "SQLite store"),
+    ("helpmail.adapters.sqlite_guard", "SQLite delivery-guard state"),
+    ("helpmail.adapters.sqlite_scanner", "SQLite scan state"),
+    ("helpmail.adapters.sqlite_suspended", "SQLite suspended queue"),
     ("helpmail.adapters.mailbox", "Maildir and mbox sources"),
     ("helpmail.adapters.imap", "IMAP source"),
     ("helpmail.adapters.smtp", "SMTP sender"),
+    ("helpmail.adapters.outbox", "Maildir outbox"),
     ("helpmail.testing", "Test doubles and conformance suites"),
+    ("helpmail.testing.store_conformance", "Ticket store conformance suite"),
+    ("helpmail.testing.guard_conformance", "Delivery-guard conformance suite"),
+    ("helpmail.desk.conformance", "Suspended-queue conformance suite"),
 ]
 REFERENCE_MARKER = "%REFERENCE_MODULES%"
 #: Modules whose members are re-exports of names documented elsewhere in the reference.
 REEXPORTING = {"helpmail"}
 
 
-def _module_exists(module: str) -> bool:
-    relative = Path(*module.split("."))
-    src = HERE.parent / "src"
-    return (src / relative / "__init__.py").is_file() or (src / f"{relative}.py").is_file()
-
-
 def reference_sections() -> str:
-    """MyST text with one automodule section per existing module of :data:`REFERENCE_MODULES`."""
+    """MyST text with one automodule section per module of :data:`REFERENCE_MODULES`."""
     sections = []
     for module, title in REFERENCE_MODULES:
-        if _module_exists(module):
-            # The top level re-exports names documented in their own modules: shown, not indexed
-            # (so each name has one target and cross-references stay unambiguous).
-            options = "\n   :no-index:" if module in REEXPORTING else ""
-            # eval-rst: autodoc output and the docstrings are reStructuredText, not MyST.
-            sections.append(
-                f"## {title}\n\n```{{eval-rst}}\n.. automodule:: {module}{options}\n```\n"
-            )
+        # The top level re-exports names documented in their own modules: shown, not indexed
+        # (so each name has one target and cross-references stay unambiguous).
+        options = "\n   :no-index:" if module in REEXPORTING else ""
+        # eval-rst: autodoc output and the docstrings are reStructuredText, not MyST.
+        sections.append(f"## {title}\n\n```{{eval-rst}}\n.. automodule:: {module}{options}\n```\n")
     return "\n".join(sections)
 
 
-def _fill_toctree(app: object, docname: str, source: list[str]) -> None:
-    if docname == "index" and MARKER in source[0]:
-        source[0] = source[0].replace(MARKER, "\n".join(existing_optional_pages()))
+def _fill_reference(app: object, docname: str, source: list[str]) -> None:
     if docname == "reference" and REFERENCE_MARKER in source[0]:
         source[0] = source[0].replace(REFERENCE_MARKER, reference_sections())
 
 
 def setup(app: Any) -> None:
-    """Sphinx hook: fill the optional part of the toctree."""
-    app.connect("source-read", _fill_toctree)
+    """Sphinx hook: generate the reference sections."""
+    app.connect("source-read", _fill_reference)
