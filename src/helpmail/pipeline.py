@@ -37,6 +37,7 @@ from helpmail.message_ids import read_message_id
 from helpmail.ports import ImportKey, ImportRecord, MailboxAction, MessageRef, QuarantineRecord
 from helpmail.tickets.events import AttachmentRef, Origin
 from helpmail.tickets.importing import (
+    NOT_FILED,
     AddFollowUp,
     AttachBounce,
     CreateTicket,
@@ -59,8 +60,15 @@ from helpmail.tickets.refs import (
 from helpmail.tickets.settings import ImportSettings, SubjectMatchPolicy
 
 if TYPE_CHECKING:
+    from helpmail.desk.steps import DeskDecision, DeskSettings
     from helpmail.mail.model import Attachment, InboundMail
     from helpmail.ports import MessageRecord, TicketRecord
+    from helpmail.spam import SpamVerdict
+    from helpmail.suspended import Suspension
+
+#: Mail kinds that report on delivery (filed on the ticket whose mail bounced, never answered);
+#: the desk steps (sender, spam, admission) do not apply to them.
+REPORT_KINDS = frozenset({"bounce", "complaint", "delivery_report"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,7 +215,11 @@ class Facts:
     ``already_imported``/``quarantined`` are about the source position, ``same_mail`` the first
     import of the same mail (Message-ID + content digest) from any position; ``tickets`` maps
     ticket ids, ``by_number`` ticket numbers; ``messages`` stored messages by Message-ID (their
-    tickets are in ``tickets``); ``sender_contact`` the contact owning the sender's address.
+    tickets are in ``tickets``); ``sender_contact`` the contact owning the sender's address (any
+    of the contact's addresses). ``spam`` is the verdict the service computed (a plugged-in
+    :class:`~helpmail.spam.SpamChecker`, or the trusted headers plus IMAP flags); ``None``: the
+    desk steps read the trusted headers themselves. ``subject_tickets`` are the open tickets with
+    the mail's normalised subject (asked only when a scanner rule matches by subject).
     """
 
     already_imported: ImportRecord | None = None
@@ -217,6 +229,8 @@ class Facts:
     by_number: Mapping[str, TicketRecord] = attrs.field(factory=dict)
     messages: Mapping[str, MessageRecord] = attrs.field(factory=dict)
     sender_contact: str | None = None
+    spam: SpamVerdict | None = None
+    subject_tickets: tuple[TicketRecord, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -226,7 +240,8 @@ class Outcome:
     ``commit`` is the store write (``None`` for skips and the quarantine); ``mailbox_actions``
     are applied to the source only after the commit; ``ticket`` is the known ticket a follow-up or
     bounce goes to (``None`` for a new ticket: the store allocates it); ``error`` is the reason for
-    the quarantine. ``kind`` is the line of the import report.
+    the quarantine. ``kind`` is the line of the import report. ``suspension`` is what to put in
+    the suspended queue for a ``suspended`` outcome (the service does, before the commit).
     """
 
     kind: OutcomeKind
@@ -239,6 +254,7 @@ class Outcome:
     mail_kind: str | None = None
     bounce: BounceLike | None = attrs.field(default=None, repr=False, eq=False)
     """The parsed bounce report, when the mail is a bounce (the delivery guard records it)."""
+    suspension: Suspension | None = attrs.field(default=None, repr=False, eq=False)
 
     @property
     def command(self) -> StoreCommand | None:
@@ -406,7 +422,7 @@ def analyse(
         )
     )
     bounce: BounceLike | None = None
-    if kind in ("bounce", "complaint", "delivery_report"):
+    if kind in REPORT_KINDS:
         bounce = (parse_bounce or default_parse_bounce)(mail)
         if bounce is not None:
             who = ", ".join(f"{r.address} ({r.reason})" for r in bounce.recipients) or "none"
@@ -585,6 +601,7 @@ def _ref_facts(facts: Facts) -> RefFacts:
         by_number=facts.by_number,
         messages=facts.messages,
         sender_is_contact=facts.sender_contact is not None,
+        sender_contact=facts.sender_contact,
     )
 
 
@@ -620,6 +637,40 @@ def _support_address(mail: InboundMail, settings: ImportSettings) -> str | None:
     return None
 
 
+def _desk_steps(
+    analysis: Analysis, facts: Facts, desk: DeskSettings, *, opens_ticket: bool
+) -> DeskDecision:
+    from helpmail.desk.review import SUSPENDED_SOURCE
+    from helpmail.desk.steps import desk_steps
+
+    return desk_steps(
+        analysis.mail,
+        desk,
+        sender_contact=facts.sender_contact,
+        opens_ticket=opens_ticket,
+        spam=facts.spam,
+        accepted_by_agent=analysis.ref.source == SUSPENDED_SOURCE,
+    )
+
+
+def _desk_informant(steps: DeskDecision, ticket: TicketRecord, trace: list[TraceStep]) -> Party:
+    """The writer of a follow-up under the desk's contact rules: any address of the reporter's
+    contact is the reporter (:func:`helpmail.contacts.follow_up_sender`)."""
+    from helpmail.contacts import FollowUpSenderKind, TicketParties, follow_up_sender
+    from helpmail.desk.trace import trace_step
+
+    party = steps.party()
+    if steps.sender is None:
+        return party
+    relation = follow_up_sender(steps.sender, TicketParties.of_ticket(ticket))
+    trace.append(trace_step(relation))
+    if relation.kind in (FollowUpSenderKind.REPORTER, FollowUpSenderKind.REPORTER_OTHER_ADDRESS):
+        return Party(
+            contact=ticket.reporter or party.contact, address=party.address, name=party.name
+        )
+    return party
+
+
 def decide(
     analysis: Analysis,
     facts: Facts,
@@ -630,6 +681,7 @@ def decide(
     extract_reply: ExtractReply | None = None,
     rules: RulesHook | None = None,
     release_quarantine: str | None = None,
+    desk: DeskSettings | None = None,
 ) -> Outcome:
     """Decide what ``analysis.mail`` becomes, given what the store knows (``facts``).
 
@@ -637,7 +689,9 @@ def decide(
     time of a new ticket; falls back to the Date header, then ``now``). ``rules`` is the scanner
     rules hook (``RuleInput -> Evaluation``); its plan may quarantine the mail, set ticket fields
     and replace the mailbox actions. ``release_quarantine`` names the quarantine entry this run
-    reprocesses (removed in the same commit).
+    reprocesses (removed in the same commit). ``desk`` turns on the desk steps
+    (:func:`helpmail.desk.steps.desk_steps`: support address, sender, spam, admission) after the
+    ticket reference; without it the pipeline behaves as before they existed.
     """
     mail = analysis.mail
     key = analysis.key
@@ -681,6 +735,8 @@ def decide(
 
     # The same mail from another position: one ticket, this copy recorded as a duplicate.
     same = facts.same_mail
+    if same is not None and same.outcome in NOT_FILED:
+        same = None  # a suspension record does not stand for the mail (stores skip it too)
     if same is not None and same.key.ref != key.ref:
         by = "Message-ID and content digest" if key.message_id else "content digest (no Message-ID)"
         where = f" on ticket {same.ticket_id}" if same.ticket_id else ""
@@ -706,7 +762,7 @@ def decide(
     automated = kind != "human"
     sender_key = analysis.lookups.sender_key
     policy = settings.subject_match
-    if kind in ("bounce", "complaint", "delivery_report"):
+    if kind in REPORT_KINDS:
         # Bounces never come from someone on the ticket: the returned subject's tag is evidence.
         policy = SubjectMatchPolicy.ACCEPT
     ref_facts = _ref_facts(facts)
@@ -725,6 +781,42 @@ def decide(
             )
     trace.extend(_ref_step(ticket_ref))
     ticket: TicketRecord | None = ticket_ref.ticket
+
+    # The desk steps: own sender, support address, sender, spam, admission.
+    steps: DeskDecision | None = None
+    if desk is not None and kind not in REPORT_KINDS:
+        steps = _desk_steps(analysis, facts, desk, opens_ticket=ticket is None)
+        trace.extend(steps.trace())
+        action = steps.action.value
+        if action == "reject":
+            why = (
+                "own support address: never customer mail"
+                if steps.own is not None
+                else f"rejected ({steps.admission.reason if steps.admission else 'admission'})"
+                "; recorded, never answered"
+            )
+            trace.append(TraceStep(step="action", decision="dropped", detail=why))
+            return finish(OutcomeKind.DROPPED, actions=after)
+        if action == "suspend":
+            from helpmail.suspended import suspension_for
+
+            assert steps.admission is not None
+            support = steps.routing.support if steps.routing is not None else None
+            suspension = suspension_for(
+                mail,
+                steps.admission,
+                at=now,
+                ref=analysis.ref,
+                support_address=support.address if support is not None else None,
+            )
+            trace.append(
+                TraceStep(
+                    step="action",
+                    decision="suspended",
+                    detail=f"{steps.admission.reason}: held for an agent; never answered",
+                )
+            )
+            return attrs.evolve(finish(OutcomeKind.SUSPENDED, actions=after), suspension=suspension)
 
     # Scanner rules (a seam: the rules engine plans, the pipeline applies).
     fields: tuple[tuple[str, str], ...] = ()
@@ -755,7 +847,7 @@ def decide(
         if planned:
             after = tuple(planned)
 
-    if kind in ("bounce", "complaint", "delivery_report"):
+    if kind in REPORT_KINDS:
         if ticket is None or kind == "delivery_report":
             why = "tied to no ticket" if ticket is None else "a delivery report needs no action"
             trace.append(TraceStep(step="action", decision="dropped", detail=f"{kind}: {why}"))
@@ -790,7 +882,10 @@ def decide(
 
     origin = Origin.AUTOMATED_MAIL if automated else Origin.CUSTOMER
     if ticket is not None:
-        informant = _party(analysis, facts, settings, trace, ticket=ticket)
+        if steps is not None:
+            informant = _desk_informant(steps, ticket, trace)
+        else:
+            informant = _party(analysis, facts, settings, trace, ticket=ticket)
         parent = ticket_ref.parent
         parent_text = parent.text if parent is not None and parent.kind == "outbound" else None
         reply = (extract_reply or default_extract_reply)(mail, html=mail.html, parent=parent_text)
@@ -838,7 +933,18 @@ def decide(
         )
         return finish(OutcomeKind.DROPPED, actions=after)
 
-    reporter = _party(analysis, facts, settings, trace)
+    queue = settings.queue
+    support_address = _support_address(mail, settings)
+    if steps is not None:
+        # The sender step already traced who this is.
+        reporter = steps.party()
+        support = steps.routing.support if steps.routing is not None else None
+        if support is not None:
+            queue = support.queue or settings.queue
+            support_address = support.address
+        fields = (*fields, *(f for f in steps.ticket_fields() if f[0] not in dict(fields)))
+    else:
+        reporter = _party(analysis, facts, settings, trace)
     reported_at = arrival or mail.date or now
     title = " ".join(mail.subject.split()) or settings.untitled
     command = CreateTicket(
@@ -848,14 +954,14 @@ def decide(
         reporter=reporter,
         created_by=settings.default_employee,
         reported_at=reported_at,
-        queue=settings.queue,
+        queue=queue,
         manager=settings.manager,
         assignee=settings.assignee,
         origin=origin,
         message_id=mail.message_id,
         attachments=_attachments(mail, settings, trace),
         participants=_participants(mail, settings),
-        support_address=_support_address(mail, settings),
+        support_address=support_address,
         history=settings.history_text,
         fields=fields,
         number_format=settings.number_format,

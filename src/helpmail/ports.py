@@ -272,7 +272,12 @@ class TicketStore(Protocol):
         ...
 
     def find_same_mail(self, message_id: str | None, content_digest: str) -> ImportRecord | None:
-        """The first import of the same mail: same Message-ID (or both none) and same digest."""
+        """The first import of the same mail: same Message-ID (or both none) and same digest.
+
+        Records whose outcome is in :data:`helpmail.tickets.importing.NOT_FILED` (``suspended``)
+        are skipped: a suspended mail that an agent accepts is imported, not a duplicate of its
+        own suspension record.
+        """
         ...
 
     def find_quarantined(self, ref: MessageRef) -> QuarantineRecord | None:

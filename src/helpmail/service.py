@@ -22,12 +22,13 @@ import datetime as dt
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from helpmail.errors import HelpmailError, SourceError, StoreError
 from helpmail.mail import parse_mail
+from helpmail.mail.model import address_key
 from helpmail.pipeline import (
     Classify,
     ExtractReply,
@@ -59,6 +60,12 @@ from helpmail.ports import (
 from helpmail.tickets.events import TicketEvent
 from helpmail.tickets.importing import OutcomeKind, events_for, raw_digest
 from helpmail.tickets.settings import ImportSettings
+
+if TYPE_CHECKING:
+    from helpmail.desk.steps import DeskSettings
+    from helpmail.mail.model import InboundMail
+    from helpmail.spam import SpamChecker, SpamVerdict
+    from helpmail.suspended import SuspendedQueue
 
 __all__ = [
     "Desk",
@@ -107,8 +114,13 @@ class MessageResult:
             OutcomeKind.DROPPED: f"dropped:{subject}",
             OutcomeKind.QUARANTINED: f"quarantined:{subject} ({self.error})",
             OutcomeKind.SKIPPED_QUARANTINED: "skipped, in quarantine",
+            OutcomeKind.SUSPENDED: f"suspended:{subject}",
         }[self.kind]
-        if self.detail and self.kind in (OutcomeKind.DROPPED, OutcomeKind.DUPLICATE):
+        if self.detail and self.kind in (
+            OutcomeKind.DROPPED,
+            OutcomeKind.DUPLICATE,
+            OutcomeKind.SUSPENDED,
+        ):
             text += f" — {self.detail}"
         return text
 
@@ -204,6 +216,18 @@ def gather_facts(
     )
 
 
+def with_support_addresses(settings: ImportSettings, desk: DeskSettings | None) -> ImportSettings:
+    """``settings`` with the desk's support addresses among ``own_addresses`` (mail *from* them
+    is the desk's own, never customer mail; they are never ticket participants)."""
+    if desk is None:
+        return settings
+    own = {address_key(a) for a in settings.own_addresses}
+    extra = tuple(s.address for s in desk.support_addresses if s.key not in own)
+    if not extra:
+        return settings
+    return attrs.evolve(settings, own_addresses=(*settings.own_addresses, *extra))
+
+
 def _error_text(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
@@ -220,14 +244,17 @@ def explain(
     parse_bounce: ParseBounce | None = None,
     extract_reply: ExtractReply | None = None,
     rules: RulesHook | None = None,
+    desk: DeskSettings | None = None,
 ) -> Outcome:
     """The pipeline's decision for one raw mail, with its trace; writes nothing anywhere.
+
+    ``desk`` runs the desk steps too (support address, sender, spam, admission).
 
     With ``store`` the facts come from it (only read methods are called), else they are empty:
     every mail then looks new. Never raises for a malformed mail; an internal failure becomes a
     ``quarantined`` outcome with the error.
     """
-    settings = settings or ImportSettings()
+    settings = with_support_addresses(settings or ImportSettings(), desk)
     now = now or dt.datetime.now(dt.UTC)
     digest = raw_digest(raw)
     ref = MessageRef(source="explain", folder="", uid=digest[:16])
@@ -235,7 +262,9 @@ def explain(
         mail = parse_mail(raw)
         analysis = analyse(mail, settings, ref=ref, classify=classify, parse_bounce=parse_bounce)
         facts = gather_facts(store, analysis.lookups)
-        return decide(analysis, facts, settings, now, extract_reply=extract_reply, rules=rules)
+        return decide(
+            analysis, facts, settings, now, extract_reply=extract_reply, rules=rules, desk=desk
+        )
     except StoreError:
         raise
     except Exception as error:
@@ -252,6 +281,15 @@ class Desk:
     (defaults: :mod:`helpmail.bounces`, :mod:`helpmail.replies`); ``rules`` is the scanner rules
     hook (``RuleInput -> Evaluation``, e.g. ``RuleSet.evaluate``); ``on_events`` receives the
     ticket events of every commit (for notifications), after the commit.
+
+    ``desk`` (:class:`helpmail.desk.steps.DeskSettings`) turns on the desk steps: support
+    addresses (routing, and never customer mail *from* them: they are added to
+    ``settings.own_addresses``), contacts and organisations, spam verdicts and admission.
+    ``suspended`` is the :class:`~helpmail.suspended.SuspendedQueue` that suspended mail goes to
+    (required for a desk that may suspend: without it a ``suspended`` outcome is quarantined, so
+    the mail is never lost); ``spam_checker`` a plugged-in :class:`~helpmail.spam.SpamChecker`
+    (default: the trusted headers and the IMAP flags, per ``desk.spam``). Without ``desk`` the
+    import behaves exactly as it did before these steps existed.
     """
 
     def __init__(
@@ -266,9 +304,15 @@ class Desk:
         rules: RulesHook | None = None,
         on_events: Callable[[tuple[TicketEvent, ...]], None] | None = None,
         guard: GuardLike | None = None,
+        desk: DeskSettings | None = None,
+        suspended: SuspendedQueue | None = None,
+        spam_checker: SpamChecker | None = None,
     ) -> None:
         self.store = store
-        self.settings = settings or ImportSettings()
+        self.settings = with_support_addresses(settings or ImportSettings(), desk)
+        self.desk = desk
+        self.suspended = suspended
+        self.spam_checker = spam_checker
         self.clock: Clock = clock or SystemClock()
         self.classify = classify
         self.parse_bounce = parse_bounce
@@ -358,6 +402,17 @@ class Desk:
             self.store.quarantine(key, message.raw, outcome.error or "unknown error", now)
             return self._result(ref, outcome, subject=subject), ()
         assert outcome.commit is not None
+        if outcome.suspension is not None:
+            if self.suspended is None:
+                error = "suspended by the desk, but the desk has no suspended queue"
+                key = outcome.key or ImportKey(
+                    ref=ref, message_id=None, content_digest=raw_digest(message.raw)
+                )
+                self.store.quarantine(key, message.raw, error, now)
+                held = quarantine_outcome(key, error, outcome.trace)
+                return self._result(ref, held, subject=subject), ()
+            # Before the commit: a crash in between suspends again on the rerun (idempotent).
+            self.suspended.suspend(outcome.suspension)
         if self.guard is not None and outcome.bounce is not None:
             self.guard.record_bounce(outcome.bounce, now)
         try:
@@ -454,6 +509,7 @@ class Desk:
             parse_bounce=self.parse_bounce,
             extract_reply=self.extract_reply,
             rules=self.rules,
+            desk=self.desk,
         )
 
     # -- helpers -----------------------------------------------------------------------------
@@ -480,6 +536,8 @@ class Desk:
                 parse_bounce=self.parse_bounce,
             )
             facts = gather_facts(self.store, analysis.lookups)
+            if self.desk is not None:
+                facts = attrs.evolve(facts, spam=self._spam(mail, message))
             outcome = decide(
                 analysis,
                 facts,
@@ -489,6 +547,7 @@ class Desk:
                 extract_reply=self.extract_reply,
                 rules=self.rules,
                 release_quarantine=release,
+                desk=self.desk,
             )
         except HelpmailError as error:
             if isinstance(error, StoreError | SourceError):
@@ -497,6 +556,17 @@ class Desk:
         except Exception as error:
             return self._quarantine(message, error), subject
         return outcome, subject
+
+    def _spam(self, mail: InboundMail, message: SourceMessage) -> SpamVerdict:
+        """The spam verdict: the plugged-in checker, else the trusted headers (``desk.spam``);
+        both see the message's IMAP flags (``$Junk``, ``$NotJunk``)."""
+        from helpmail.spam import ImapFacts, read_spam_verdict
+
+        assert self.desk is not None
+        imap = ImapFacts(flags=message.flags) if message.flags else None
+        if self.spam_checker is not None:
+            return self.spam_checker.check(mail, imap)
+        return read_spam_verdict(mail, self.desk.spam, imap)
 
     @staticmethod
     def _quarantine(message: SourceMessage, error: BaseException) -> Outcome:

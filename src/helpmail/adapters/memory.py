@@ -31,6 +31,7 @@ from helpmail.ports import (
 )
 from helpmail.tickets.events import Origin
 from helpmail.tickets.importing import (
+    NOT_FILED,
     AddFollowUp,
     AttachBounce,
     CommitResult,
@@ -291,7 +292,9 @@ class MemoryStore:
             self._blobs.update(blobs)
             self._imports[commit.key.ref] = record
             self._import_order.append(record)
-            self._by_mail.setdefault((commit.key.message_id, commit.key.content_digest), record)
+            if commit.outcome.value not in NOT_FILED:
+                # A suspension record does not stand for the mail (see find_same_mail).
+                self._by_mail.setdefault((commit.key.message_id, commit.key.content_digest), record)
             if commit.release_quarantine is not None:
                 del self._quarantine[commit.release_quarantine]
             return CommitResult(ticket=ticket, message=message)

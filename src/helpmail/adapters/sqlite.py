@@ -48,6 +48,7 @@ from helpmail.ports import (
 )
 from helpmail.tickets.events import AttachmentRef, Origin
 from helpmail.tickets.importing import (
+    NOT_FILED,
     AddFollowUp,
     AttachBounce,
     CommitResult,
@@ -380,8 +381,9 @@ class SqliteStore:
         with self._read() as db:
             row = db.execute(
                 f"SELECT {_IMPORT_COLUMNS} FROM imports"
-                " WHERE content_digest = ? AND message_id IS ? ORDER BY id LIMIT 1",
-                (content_digest, message_id),
+                " WHERE content_digest = ? AND message_id IS ? AND outcome NOT IN"
+                f" ({', '.join('?' for _ in NOT_FILED)}) ORDER BY id LIMIT 1",
+                (content_digest, message_id, *sorted(NOT_FILED)),
             ).fetchone()
             return None if row is None else self._import(row)
 

@@ -54,6 +54,13 @@ class OutcomeKind(StrEnum):
     """Could not be processed; kept in the quarantine with its error."""
     SKIPPED_QUARANTINED = "skipped_quarantined"
     """In the quarantine from an earlier run; not retried (reprocess it explicitly)."""
+    SUSPENDED = "suspended"
+    """Held in the suspended queue for an agent (recorded, no ticket action, never answered)."""
+
+
+#: Outcomes whose import record does not stand for the mail: a later copy of the same mail (an
+#: agent accepting it from the suspended queue) is processed, not treated as a duplicate.
+NOT_FILED: frozenset[str] = frozenset({OutcomeKind.SUSPENDED.value})
 
 
 #: Outcomes that write nothing new to the store.

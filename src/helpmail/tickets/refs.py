@@ -113,6 +113,8 @@ class RefFacts:
     by_number: Mapping[str, TicketRecord] = attrs.field(factory=dict)
     messages: Mapping[str, MessageRecord] = attrs.field(factory=dict)
     sender_is_contact: bool = False
+    sender_contact: str | None = None
+    """The contact owning the sender's address (any of a contact's addresses is that person)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -133,12 +135,18 @@ class TicketRef:
     notes: tuple[str, ...] = ()
 
 
-def _on_ticket(ticket: TicketRecord, sender_key: str | None) -> bool:
+def _on_ticket(
+    ticket: TicketRecord, sender_key: str | None, sender_contact: str | None = None
+) -> bool:
+    """Whether the sender belongs to ``ticket``: the reporter's address, another address of the
+    reporter's contact, or a participant (all compared by address key: case, IDNA)."""
+    if sender_contact is not None and ticket.reporter and sender_contact == ticket.reporter:
+        return True
     if sender_key is None:
         return False
     if ticket.reporter_address and sender_key == address_key(ticket.reporter_address):
         return True
-    return sender_key in ticket.participants
+    return sender_key in {address_key(p) for p in ticket.participants}
 
 
 def resolve(
@@ -189,7 +197,7 @@ def resolve(
             continue
         if policy is SubjectMatchPolicy.ACCEPT:
             why = "policy accept"
-        elif _on_ticket(ticket, sender_key):
+        elif _on_ticket(ticket, sender_key, facts.sender_contact):
             why = "sender is on the ticket"
         elif policy is SubjectMatchPolicy.ACCEPT_IF_KNOWN_CONTACT and facts.sender_is_contact:
             why = "sender is a known contact"
