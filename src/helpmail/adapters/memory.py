@@ -130,6 +130,29 @@ class MemoryStore:
         with self._lock:
             return self._contacts.get(address_key)
 
+    def add_contact(self, address: str, *, name: str = "") -> str:
+        """Create a contact with ``address`` as its primary address (or return the contact that
+        already owns it)."""
+        key = address_key(address)
+        with self._lock:
+            found = self._contacts.get(key)
+            if found is None:
+                self._contact_sequence += 1
+                found = self._contacts[key] = f"contact-{self._contact_sequence}"
+            return found
+
+    def add_contact_address(self, contact_id: str, address: str) -> None:
+        """Give ``contact_id`` a further address (mail from it is the same person); raises
+        :class:`~helpmail.errors.StoreError` when the address belongs to another contact."""
+        key = address_key(address)
+        with self._lock:
+            if contact_id not in set(self._contacts.values()):
+                raise StoreError(f"no contact {contact_id!r}")
+            owner = self._contacts.get(key)
+            if owner is not None and owner != contact_id:
+                raise StoreError(f"{address} belongs to {owner}, not {contact_id}")
+            self._contacts[key] = contact_id
+
     # -- writes ----------------------------------------------------------------------------
     def commit(self, commit: ImportCommit) -> CommitResult:
         with self._lock:

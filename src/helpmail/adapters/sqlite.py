@@ -160,6 +160,18 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             " ON quarantine(source, folder, uidvalidity, uid)",
         ),
     ),
+    (
+        2,
+        # A contact's further addresses (the first one stays in ``contacts``): mail from any of
+        # them is the same person.
+        (
+            """CREATE TABLE contact_addresses (
+                address_key TEXT PRIMARY KEY,
+                contact_id  INTEGER NOT NULL REFERENCES contacts(id),
+                address     TEXT NOT NULL
+            ) WITHOUT ROWID""",
+        ),
+    ),
 )
 
 #: The schema version this code writes.
@@ -239,9 +251,15 @@ class SqliteStore:
                 f"{self.path} has schema version {version}, newer than this helpmail "
                 f"({SCHEMA_VERSION}); upgrade helpmail"
             )
-        if readonly and version < SCHEMA_VERSION:
+        if readonly and version < 1:
             self._db.close()
             raise StoreError(f"{self.path} is not a helpmail ticket store (schema {version})")
+        if readonly and version < SCHEMA_VERSION:
+            self._db.close()
+            raise StoreError(
+                f"{self.path} has schema version {version}, older than this helpmail's "
+                f"({SCHEMA_VERSION}); open it once for writing to upgrade it"
+            )
 
     # -- plumbing --------------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -430,10 +448,53 @@ class SqliteStore:
 
     def find_contact(self, address_key: str) -> str | None:
         with self._read() as db:
-            row = db.execute(
-                "SELECT id FROM contacts WHERE address_key = ?", (address_key,)
-            ).fetchone()
-            return None if row is None else f"contact-{row[0]}"
+            return self._contact_by_key(db, address_key)
+
+    @staticmethod
+    def _contact_by_key(db: sqlite3.Connection, key: str) -> str | None:
+        row = db.execute(
+            "SELECT id FROM contacts WHERE address_key = ?"
+            " UNION ALL SELECT contact_id FROM contact_addresses WHERE address_key = ? LIMIT 1",
+            (key, key),
+        ).fetchone()
+        return None if row is None else f"contact-{row[0]}"
+
+    def add_contact(self, address: str, *, name: str = "") -> str:
+        """Create a contact with ``address`` as its primary address (or return the contact that
+        already owns it)."""
+        key = address_key(address)
+        with self._write() as db:
+            found = self._contact_by_key(db, key)
+            if found is not None:
+                return found
+            cursor = db.execute(
+                "INSERT INTO contacts (address_key, address, name) VALUES (?, ?, ?)",
+                (key, address, name),
+            )
+            return f"contact-{cursor.lastrowid}"
+
+    def add_contact_address(self, contact_id: str, address: str) -> None:
+        """Give ``contact_id`` a further address (mail from it is the same person).
+
+        Raises :class:`~helpmail.errors.StoreError` when the contact does not exist or the
+        address belongs to another contact; adding an address the contact has is a no-op.
+        """
+        key = address_key(address)
+        number = contact_id.removeprefix("contact-")
+        with self._write() as db:
+            if not number.isdigit() or (
+                db.execute("SELECT 1 FROM contacts WHERE id = ?", (int(number),)).fetchone() is None
+            ):
+                raise StoreError(f"no contact {contact_id!r}")
+            owner = self._contact_by_key(db, key)
+            if owner == contact_id:
+                return
+            if owner is not None:
+                raise StoreError(f"{address} belongs to {owner}, not {contact_id}")
+            db.execute(
+                "INSERT INTO contact_addresses (address_key, contact_id, address) VALUES (?, ?, ?)",
+                (key, int(number), address),
+            )
 
     # -- writes ----------------------------------------------------------------------------
     def commit(self, commit: ImportCommit) -> CommitResult:
@@ -495,14 +556,14 @@ class SqliteStore:
         if party.contact is not None or not party.create_contact or not party.address:
             return party.contact
         key = address_key(party.address)
-        row = db.execute("SELECT id FROM contacts WHERE address_key = ?", (key,)).fetchone()
-        if row is None:
+        found = SqliteStore._contact_by_key(db, key)
+        if found is None:
             cursor = db.execute(
                 "INSERT INTO contacts (address_key, address, name) VALUES (?, ?, ?)",
                 (key, party.address, party.name),
             )
             return f"contact-{cursor.lastrowid}"
-        return f"contact-{row[0]}"
+        return found
 
     @staticmethod
     def _participants(db: sqlite3.Connection, ticket_id: int, keys: Sequence[str]) -> None:
