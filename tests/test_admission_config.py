@@ -15,6 +15,7 @@ from helpmail.contacts import resolve_sender, sender_address
 from helpmail.desk.config import (
     admission_from,
     contact_settings_from,
+    own_addresses_from,
     parse_admission,
     parse_contacts,
     parse_spam,
@@ -127,6 +128,13 @@ def test_demo_configuration_parses() -> None:
         Strength.SUSPEND,
     ]
     assert spam_from(config).spamassassin.reject == 15.0
+
+
+def test_own_addresses_are_the_desk_and_support_addresses_once() -> None:
+    config = load()
+    own = own_addresses_from(config)
+    assert {"support@acme.example", "billing@acme.example", "service@acme.example"} <= set(own)
+    assert len({a.lower() for a in own}) == len(own)
 
 
 def test_missing_sections_give_safe_defaults() -> None:

@@ -171,3 +171,30 @@ def test_unknown_tag_is_noted() -> None:
     ref = resolve(candidates, RefFacts(), sender_key=None, policy=SubjectMatchPolicy.ACCEPT)
     assert ref.ticket is None
     assert ref.notes == ("subject tag names unknown ticket 404",)
+
+
+def test_reporter_writing_from_another_address_is_on_the_ticket() -> None:
+    mail = parse_mail(make_mail(subject="Re: [Ticket#12] x", sender="alice@home.example"))
+    candidates = find_candidates(mail, tag=TAG, signing_keys=())
+    policy = SubjectMatchPolicy.NEW_TICKET
+    facts = RefFacts(by_number={"12": ticket()}, sender_contact="contact-1")
+    ref = resolve(candidates, facts, sender_key="alice@home.example", policy=policy)
+    assert ref.evidence is RefEvidence.SUBJECT_TAG
+    assert "sender is on the ticket" in ref.detail
+    stranger = RefFacts(by_number={"12": ticket()}, sender_contact="contact-2")
+    assert resolve(candidates, stranger, sender_key="x@y.example", policy=policy).ticket is None
+
+
+def test_reporter_address_is_compared_by_key_with_idna() -> None:
+    unicode_reporter = ticket(reporter="Jörg@Bücher.example")
+    mail = parse_mail(make_mail(subject="Re: [Ticket#12] x", sender="jörg@xn--bcher-kva.example"))
+    candidates = find_candidates(mail, tag=TAG, signing_keys=())
+    author = mail.from_address
+    assert author is not None
+    ref = resolve(
+        candidates,
+        RefFacts(by_number={"12": unicode_reporter}),
+        sender_key=author.key,
+        policy=SubjectMatchPolicy.NEW_TICKET,
+    )
+    assert ref.evidence is RefEvidence.SUBJECT_TAG

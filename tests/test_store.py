@@ -104,3 +104,44 @@ def test_sqlite_closed_store_raises_store_error(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError):
         store.tickets()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_same_mail_lookup_skips_suspension_records(kind: str, tmp_path: Path) -> None:
+    import datetime as dt
+
+    from helpmail.ports import ImportKey, MessageRef
+    from helpmail.tickets.importing import ImportCommit, OutcomeKind
+
+    store: TicketStore = MemoryStore() if kind == "memory" else SqliteStore(tmp_path / "s.db")
+    at = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+
+    def key(uid: str) -> ImportKey:
+        ref = MessageRef(source="imap", folder="INBOX", uid=uid)
+        return ImportKey(ref=ref, message_id="m@x", content_digest="d1")
+
+    store.commit(ImportCommit(key=key("1"), outcome=OutcomeKind.SUSPENDED, at=at))
+    assert store.find_import(key("1").ref) is not None  # the position is recorded
+    assert store.find_same_mail("m@x", "d1") is None  # but it does not stand for the mail
+    store.commit(ImportCommit(key=key("2"), outcome=OutcomeKind.DROPPED, at=at))
+    found = store.find_same_mail("m@x", "d1")
+    assert found is not None
+    assert found.key.ref.uid == "2"
+    store.close()
+
+
+def test_sqlite_schema_1_file_is_upgraded_with_contact_addresses(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[0][1]:
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="open it once for writing"):
+        SqliteStore(path, readonly=True)
+    store = SqliteStore(path)
+    ann = store.add_contact("ann@work.example")
+    store.add_contact_address(ann, "ann@home.example")
+    assert store.find_contact("ann@home.example") == ann
+    store.close()

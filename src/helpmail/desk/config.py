@@ -213,6 +213,17 @@ def support_addresses_from(config: Config) -> SupportAddresses:
     return attrs.evolve(base, addresses=(*base.addresses, *extra)) if extra else base
 
 
+def own_addresses_from(config: Config) -> tuple[str, ...]:
+    """Every address the desk sends from: ``[desk] addresses`` and the ``support_addresses``
+    section, each once (by address key). ``ImportSettings.own_addresses`` takes it, so mail *from*
+    a support address is recognised as the desk's own and never imported as customer mail
+    (``Config.import_settings`` uses it: ``own_addresses=own_addresses_from(self)``)."""
+    seen: dict[str, str] = {}
+    for address in (*config.desk.addresses, *(s.address for s in support_addresses_from(config))):
+        seen.setdefault(addr_key(address), address)
+    return tuple(seen.values())
+
+
 # --------------------------------------------------------------------------------------------
 # [contacts]
 
@@ -468,6 +479,7 @@ __all__ = [
     "contact_settings_from",
     "domain_pattern",
     "network",
+    "own_addresses_from",
     "parse_admission",
     "parse_contacts",
     "parse_spam",

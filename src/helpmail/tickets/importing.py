@@ -187,7 +187,7 @@ StoreCommand = CreateTicket | AddFollowUp | AttachBounce
 class ImportCommit:
     """Everything one message writes, in one transaction.
 
-    ``command`` is ``None`` for outcomes that only record the key (duplicate, dropped);
+    ``command`` is ``None`` for outcomes that only record the key (duplicate, dropped, suspended);
     ``ticket_id`` then names the ticket the key is tied to, if any (the duplicate's original).
     ``release_quarantine`` removes that quarantine entry in the same transaction (reprocessing).
     """
