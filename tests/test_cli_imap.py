@@ -4,6 +4,7 @@ idempotent, with the password only from the environment or a secret reference.""
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,16 @@ def test_import_an_imap_url_twice(
     db = str(tmp_path / "d.sqlite3")
     first = _json(["import", url, "--db", db, "--json"], capsys)
     assert first["counts"] == {"created": 2, "follow_up": 1}
+    # the scan state (folder watermark) is in the desk's SQLite file: a rerun reads no old mail
     again = _json(["import", url, "--db", db, "--json"], capsys)
-    assert again["counts"] == {"already_imported": 3}
+    assert again["counts"] == {}
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT folder, last_uid FROM scanner_folders").fetchall()
+    assert rows == [("INBOX", 3)]
+    # only the new mail is read next time
+    dovecot.inject(user, [MAILS["07-de-followup-printer.eml"]])
+    third = _json(["import", url, "--db", db, "--json"], capsys)
+    assert third["counts"] == {"created": 1}
 
 
 def test_import_a_configured_imap_mailbox(

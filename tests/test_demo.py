@@ -46,6 +46,11 @@ EXPECTED: dict[str, tuple[str, str | None, str]] = {
     "26-en-new-feature-request": ("created", "15", "ticket #15 created"),
     "27-nl-new-html-inline-image": ("created", "16", "kept attachment logo.png"),
     "28-de-followup-order": ("follow_up", "9", "found by subject tag"),
+    # issue 7: the desk's own SpamAssassin scored it 7.4 (suspend at 5); the sender's own
+    # "X-Spam-Status: No" below the trusted hops is ignored
+    "29-spam-prize-trusted-spamassassin": ("suspended", None, "suspended: spam"),
+    # [admission] blocklist: leadgen-blast.example with strength "reject"
+    "30-blocked-sender-leadgen": ("dropped", None, "rejected (blocklist)"),
 }
 
 
@@ -102,7 +107,8 @@ def test_every_demo_mail_ends_up_where_the_story_says(
         "follow_up": 9,
         "bounce_attached": 1,
         "duplicate": 1,
-        "dropped": 1,
+        "dropped": 2,
+        "suspended": 1,
     }
 
 
@@ -149,12 +155,19 @@ def test_importing_the_demo_mailbox_again_imports_nothing_new(
 def test_the_readable_summary_names_every_mail(tmp_path: Path) -> None:
     out = _capture(["demo", "--dir", str(tmp_path / "text")])
     lines = out.splitlines()
-    assert lines[0] == "helpmail demo: 28 sample mails imported into a fresh SQLite store"
+    assert lines[0] == "helpmail demo: 30 sample mails imported into a fresh SQLite store"
     for stem, (_outcome, _ticket, phrase) in EXPECTED.items():
         line = next(line for line in lines if line.startswith(stem[:2] + "  "))
         assert phrase in line, line
-    assert "28 messages: 16 created, 9 follow up, 1 bounce attached, 1 duplicate, 1 dropped" in out
+    summary = "30 messages: 16 created, 9 follow up, 1 bounce attached, 1 duplicate, 2 dropped"
+    assert summary + ", 1 suspended" in out
     assert f"database:  {tmp_path / 'text' / 'helpmail-demo.sqlite3'}" in out
+    assert f"outbox:    {tmp_path / 'text' / 'outbox'}" in out
+    # under its line, each mail shows the automatic mails it caused
+    login = lines.index(next(line for line in lines if line.startswith("01  ")))
+    assert "-> mail to alice.miller@customer.example: [Ticket#1] Ticket 1 - " in lines[login + 1]
+    newsletter = lines.index(next(line for line in lines if line.startswith("13  ")))
+    assert "x no mail: automated mail never triggers an automatic mail" in lines[newsletter + 1]
 
 
 def test_the_demo_refuses_a_directory_that_is_not_empty(
@@ -163,3 +176,102 @@ def test_the_demo_refuses_a_directory_that_is_not_empty(
     (tmp_path / "something").write_text("x", encoding="utf-8")
     assert main(["demo", "--dir", str(tmp_path)]) == 2
     assert "is not empty" in capsys.readouterr().err
+
+
+def _mails(result: dict[str, object]) -> dict[str, dict[str, list[dict[str, str]]]]:
+    messages = result["messages"]
+    assert isinstance(messages, list)
+    return {m["file"].removesuffix(".eml"): m["mails"] for m in messages}
+
+
+def test_the_demo_shows_the_mails_its_import_caused_in_an_outbox(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    from helpmail.adapters.outbox import MaildirOutbox
+
+    directory, result = demo_run
+    mails = _mails(result)
+    sent = {stem: [(m["to"], m["subject"]) for m in found["sent"]] for stem, found in mails.items()}
+    # a new ticket from a customer: the confirmation to the customer, the importer notice to the
+    # ticket manager and the mail to the queue's own address
+    assert sent["01-en-new-login"] == [
+        (
+            "alice.miller@customer.example",
+            "[Ticket#1] Ticket 1 - Cannot log in after password reset is registered",
+        ),
+        (
+            "dana@acme.example",
+            "[Ticket#1] Ticket 1 - Cannot log in after password reset added via the importer",
+        ),
+        ("first-level@acme.example", "[Ticket#1] New ticket: Cannot log in after password reset"),
+    ]
+    # a follow-up by mail: the assignee hears of it
+    assert [to for to, _ in sent["05-en-followup-login"]] == ["sam@acme.example"]
+    # the outbox is a Maildir holding exactly these mails
+    assert result["outbox"] == str(directory / "outbox")
+    files = list(MaildirOutbox(directory / "outbox").messages())
+    assert len(files) == result["mails_sent"] == sum(len(v) for v in sent.values())
+
+
+def test_german_and_dutch_customers_get_german_and_dutch_mail(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    """The ticket's language comes from the mail's Content-Language (RFC 3282)."""
+    mails = _mails(demo_run[1])
+
+    def to_customer(stem: str) -> str:
+        subjects = [m["subject"] for m in mails[stem]["sent"] if "acme.example" not in m["to"]]
+        assert len(subjects) == 1, mails[stem]
+        return subjects[0]
+
+    assert to_customer("02-de-new-printer").endswith(" ist registriert")
+    assert to_customer("18-de-new-vpn-access").endswith(" ist registriert")
+    assert to_customer("03-nl-new-invoice").endswith(" is geregistreerd")
+    assert to_customer("19-nl-new-password").endswith(" is geregistreerd")
+    # no Content-Language: the desk's language ([desk] language, "en")
+    assert to_customer("14-de-new-broken-charset").endswith(" is registered")
+
+
+@pytest.mark.parametrize(
+    "stem",
+    [
+        "11-bounce-notification",
+        "12-en-out-of-office",
+        "13-bulk-newsletter",
+        "17-en-new-two-addresses-b",
+        "25-own-notification-loop",
+        "29-spam-prize-trusted-spamassassin",
+        "30-blocked-sender-leadgen",
+    ],
+)
+def test_automated_duplicate_suspended_and_rejected_mail_cause_no_mail(
+    demo_run: tuple[Path, dict[str, object]], stem: str
+) -> None:
+    found = _mails(demo_run[1])[stem]
+    assert found["sent"] == []
+
+
+def test_automated_mail_says_why_nobody_got_a_mail(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    mails = _mails(demo_run[1])
+    for stem in ("12-en-out-of-office", "13-bulk-newsletter"):
+        assert mails[stem]["suppressed"] == [
+            {"who": "", "why": "automated mail never triggers an automatic mail"}
+        ]
+    assert mails["11-bounce-notification"]["suppressed"] == [
+        {"who": "", "why": "nobody is notified of bounce attached"}
+    ]
+
+
+def test_the_suspended_spam_mail_waits_in_the_suspended_queue(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    from helpmail.adapters.sqlite_suspended import SqliteSuspendedQueue
+
+    queue = SqliteSuspendedQueue(Path(str(demo_run[1]["database"])))
+    try:
+        entries = queue.entries()
+        assert [e.suspension.sender for e in entries] == ["winner@promo-blast.example"]
+    finally:
+        queue.close()

@@ -7,16 +7,19 @@ The rule kept here: a message's line says *what happened and why* in the words o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from helpmail.config import Config, MailboxConfig, MailboxKind, load_config
 from helpmail.errors import ConfigError, SourceError
 
 if TYPE_CHECKING:
+    from helpmail.desk.steps import DeskSettings
+    from helpmail.guard import DeliveryGuard
     from helpmail.pipeline import RulesHook, TraceStep
     from helpmail.ports import MailSource
     from helpmail.service import MessageResult
@@ -30,29 +33,51 @@ def load(config: Path | None, *, env: Mapping[str, str] | None = None) -> Config
     return load_config(config, env=env) if config is not None else Config()
 
 
-def _imap_source(settings: object) -> MailSource:
+def _imap_source(settings: object, db: Path | None = None) -> MailSource:
+    """An IMAP source; with ``db`` its scan state (folder watermarks) lives in that SQLite file
+    (:class:`~helpmail.adapters.sqlite_scanner.SQLiteScanState`), so a rerun reads only new mail.
+    Close the state with :func:`close_source`."""
     try:
         from helpmail.adapters.imap import ImapSource
     except ImportError as error:  # pragma: no cover - the IMAP adapter ships with helpmail
         raise SourceError(f"IMAP is not available in this installation: {error}") from None
-    source: MailSource = ImapSource(settings)  # type: ignore[arg-type]
+    state = None
+    if db is not None:
+        from helpmail.adapters.sqlite_scanner import SQLiteScanState
+
+        state = SQLiteScanState(db)
+    source: MailSource = ImapSource(settings, state=state)  # type: ignore[arg-type]
     return source
 
 
-def open_source(source: str, config: Config) -> tuple[MailSource, object | None]:
+def close_source(source: MailSource) -> None:
+    """Close ``source`` and, for an IMAP source, the scan state it saved its progress into."""
+    try:
+        source.close()
+    finally:
+        state = getattr(source, "state", None)
+        close = getattr(state, "close", None)
+        if callable(close):
+            close()
+
+
+def open_source(
+    source: str, config: Config, *, db: Path | None = None
+) -> tuple[MailSource, object | None]:
     """Open ``source``: a configured mailbox name, an ``imap(s)://`` URL, a Maildir or mbox path.
 
     Returns the source and the configured mailbox it came from (``None`` for a path or URL), whose
-    ``after_import`` actions apply.
+    ``after_import`` actions apply. With ``db``, an IMAP source keeps its scan state in that
+    SQLite file (close it with :func:`close_source`).
     """
     for mailbox in config.mailboxes:
         if getattr(mailbox, "name", None) == source:
-            return _open_configured(mailbox), mailbox
+            return _open_configured(mailbox, db), mailbox
     if source.lower().startswith(IMAP_SCHEMES):
         from helpmail.scanner.config import parse_imap_url
 
         settings = parse_imap_url(source, env=os.environ)
-        return _imap_source(settings), None
+        return _imap_source(settings, db), None
     from helpmail.adapters.mailbox import open_source as open_path
 
     path = Path(source).expanduser()
@@ -63,12 +88,12 @@ def open_source(source: str, config: Config) -> tuple[MailSource, object | None]
     return open_path(path), None
 
 
-def _open_configured(mailbox: object) -> MailSource:
+def _open_configured(mailbox: object, db: Path | None = None) -> MailSource:
     if isinstance(mailbox, MailboxConfig):
         if mailbox.kind is MailboxKind.IMAP:
             from helpmail.scanner.config import settings_from_config
 
-            return _imap_source(settings_from_config(mailbox))
+            return _imap_source(settings_from_config(mailbox), db)
         from helpmail.adapters.mailbox import MaildirSource, MboxSource
 
         assert mailbox.path is not None
@@ -77,7 +102,7 @@ def _open_configured(mailbox: object) -> MailSource:
             return MboxSource(mailbox.path)
         return MaildirSource(mailbox.path)
     # The scanner's own mailbox settings (its [[mailboxes]] parser returns them for IMAP).
-    return _imap_source(mailbox)
+    return _imap_source(mailbox, db)
 
 
 def count_messages(source: MailSource) -> int | None:
@@ -133,6 +158,45 @@ def database_path(db: Path | None, config: Config) -> Path:
     if config.database.path is not None:
         return config.database.path
     raise ConfigError("--db", "no database given: pass --db PATH or set [database] path")
+
+
+def delivery_guard(db: Path, stack: contextlib.ExitStack) -> DeliveryGuard:
+    """The delivery guard with its state in the desk's SQLite file (``guard_*`` tables), so a
+    bounce imported in one run blocks the address in the next; closed with ``stack``."""
+    from helpmail.adapters.sqlite_guard import SqliteGuardState
+    from helpmail.guard import DeliveryGuard
+
+    state = SqliteGuardState(db)
+    stack.callback(state.close)
+    return DeliveryGuard(state)
+
+
+#: the configuration sections of the desk steps (issue 7)
+DESK_SECTIONS = ("support_addresses", "contacts", "admission", "spam")
+
+
+def desk_settings(config: Config) -> DeskSettings | None:
+    """The :class:`~helpmail.desk.steps.DeskSettings` of the configuration when it has any desk
+    section (``[support_addresses]``, ``[contacts]``, ``[admission]``, ``[spam]``), else ``None``
+    (the import then runs without the desk steps, as before they existed)."""
+    if not any(config.section(name) is not None for name in DESK_SECTIONS):
+        return None
+    from helpmail.desk.steps import DeskSettings
+
+    return DeskSettings.from_config(config)
+
+
+def desk_options(config: Config, db: Path, stack: contextlib.ExitStack) -> dict[str, Any]:
+    """``Desk`` keyword arguments for the desk steps: ``desk`` (:func:`desk_settings`) and, with
+    it, ``suspended`` (the suspended queue in the desk's SQLite file, closed with ``stack``)."""
+    desk = desk_settings(config)
+    if desk is None:
+        return {}
+    from helpmail.adapters.sqlite_suspended import SqliteSuspendedQueue
+
+    queue = SqliteSuspendedQueue(db)
+    stack.callback(queue.close)
+    return {"desk": desk, "suspended": queue}
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,8 +296,12 @@ def describe(result: MessageResult) -> str:
         text = f"not imported: {result.detail or 'dropped'}"
     elif result.kind is OutcomeKind.QUARANTINED:
         text = f"quarantined: {result.error}"
-    else:
+    elif result.kind is OutcomeKind.SKIPPED_QUARANTINED:
         text = "in quarantine from an earlier run (skipped)"
+    else:  # an outcome added later (suspended, rejected...): its name and the trace's last word
+        text = str(result.kind.value).replace("_", " ")
+        if result.detail:
+            text += f": {result.detail}"
     extra = notes(trace, contacts=False)
     if extra:
         text += "; " + "; ".join(extra)

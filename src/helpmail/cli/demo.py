@@ -1,16 +1,20 @@
 """``helpmail demo``: import the bundled sample mailbox into a fresh SQLite file and say what
-happened to each mail.
+happened to each mail, and which automatic mails it caused.
 
 The demo is the whole import path for real: the sample mails (:mod:`helpmail.demo`) are delivered
 into a Maildir, the demo configuration is loaded and validated like any other, and
 :meth:`helpmail.service.Desk.import_from` imports the Maildir into a new
-:class:`~helpmail.adapters.sqlite.SqliteStore`. Nothing is sent anywhere. The directory it worked
-in is kept (and printed) so the database can be opened and the import re-run.
+:class:`~helpmail.adapters.sqlite.SqliteStore`, with the delivery guard's state in the same file.
+The ticket events go to a :class:`~helpmail.notify.notifier.Notifier` whose sender is a Maildir
+outbox (:class:`~helpmail.adapters.outbox.MaildirOutbox`): nothing is sent anywhere, every mail the
+import caused lands as a file a user can open (``mutt -f OUTBOX``). The directory it worked in is
+kept (and printed) so the database and the outbox can be opened and the import re-run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -18,19 +22,25 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import attrs
+
 from helpmail import demo
-from helpmail.cli._common import describe, result_dict
+from helpmail.cli import _notices
+from helpmail.cli._common import delivery_guard, describe, desk_options, result_dict
 from helpmail.cli._output import dump_json, shorten, table
 from helpmail.config import parse_toml
 from helpmail.errors import HelpmailError
 
 if TYPE_CHECKING:
-    from helpmail.service import ImportReport
+    from helpmail.notify.notifier import Delivery
+    from helpmail.service import ImportReport, MessageResult
 
 HELP = "import the bundled sample mailbox into a fresh SQLite file and show what happened"
 #: The Maildir key of each demo mail is its file name without ``.eml`` (sorted = delivery order).
 MAILDIR = "mailbox"
 DATABASE = "helpmail-demo.sqlite3"
+#: The Maildir the automatic mails are written to (instead of being sent).
+OUTBOX = "outbox"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,10 +98,27 @@ def prepare(directory: Path | None) -> Path:
     return directory
 
 
-def run_demo(directory: Path) -> tuple[ImportReport, Path]:
-    """Deliver the mails into ``directory``, import them, and return the report and the DB path."""
+@attrs.frozen(kw_only=True)
+class DemoRun:
+    """What one demo run did: the import report, the automatic mails each message caused (by
+    message key), and where the database and the outbox are."""
+
+    report: ImportReport
+    deliveries: dict[str, list[Delivery]]
+    database: Path
+    outbox: Path
+
+    def mails_of(self, result: MessageResult) -> list[Delivery]:
+        """The deliveries (sent and suppressed mails) the message of ``result`` caused."""
+        return self.deliveries.get(result.ref.uid, [])
+
+
+def run_demo(directory: Path) -> DemoRun:
+    """Deliver the mails into ``directory``, import them with notifications into an outbox."""
     from helpmail.adapters.mailbox import MaildirSource
+    from helpmail.adapters.outbox import MaildirOutbox
     from helpmail.adapters.sqlite import SqliteStore
+    from helpmail.notify.notifier import notifier_from_config
     from helpmail.service import Desk
 
     env = {demo.DEMO_KEY_VARIABLE: demo.DEMO_SIGNING_KEY}
@@ -100,33 +127,57 @@ def run_demo(directory: Path) -> tuple[ImportReport, Path]:
     config = parse_toml(demo.config_text(), source=config_file, base_dir=directory, env=env)
     mailbox = config.mailbox("demo")
     assert mailbox.path is not None
-    assert config.database.path is not None
+    database = config.database.path
+    assert database is not None
     deliver(mailbox.path)
-    store = SqliteStore(config.database.path)
-    source = MaildirSource(mailbox.path)
-    try:
-        desk = Desk(store=store, settings=config.import_settings(mailbox))
-        report = desk.import_from(source)
-    finally:
-        source.close()
-        store.close()
-    return report, config.database.path
+    outbox = directory / OUTBOX
+    deliveries: dict[str, list[Delivery]] = {}
+    with contextlib.ExitStack() as stack:
+        store = SqliteStore(database)
+        stack.callback(store.close)
+        guard = delivery_guard(database, stack)
+        notices = _notices.MailNotices(notifier_from_config(config, MaildirOutbox(outbox), guard))
+        source = MaildirSource(mailbox.path)
+        stack.callback(source.close)
+        desk = Desk(
+            store=store,
+            settings=config.import_settings(mailbox),
+            on_events=notices,
+            guard=guard,
+            **desk_options(config, database, stack),
+        )
+
+        def progress(done: int, result: MessageResult) -> None:
+            del done
+            deliveries[result.ref.uid] = notices.take()
+
+        report = desk.import_from(notices.source(source), progress=progress)
+    return DemoRun(report=report, deliveries=deliveries, database=database, outbox=outbox)
 
 
 def run(args: argparse.Namespace) -> int:
     directory = prepare(args.dir)
     started = dt.datetime.now(dt.UTC)
-    report, database = run_demo(directory)
+    done = run_demo(directory)
+    report, database = done.report, done.database
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
+    outbox_mails = sum(len(_notices.sent(d)) for d in done.deliveries.values())
     if args.json:
         dump_json(
             {
                 "directory": str(directory),
                 "database": str(database),
+                "outbox": str(done.outbox),
                 "summary": report.summary(),
                 "counts": {kind.value: n for kind, n in report.counts.items() if n},
+                "mails_sent": outbox_mails,
                 "messages": [
-                    {"file": f"{r.ref.uid}.eml", **result_dict(r)} for r in report.results
+                    {
+                        "file": f"{r.ref.uid}.eml",
+                        **result_dict(r),
+                        "mails": _notices.as_dicts(done.mails_of(r)),
+                    }
+                    for r in report.results
                 ],
             }
         )
@@ -137,17 +188,26 @@ def run(args: argparse.Namespace) -> int:
         rows.append(
             (result.ref.uid[:2], shorten(result.subject or "(no subject)", 44), describe(result))
         )
-    print(table(rows, headers=("#", "mail", "what happened")))
+    lines = table(rows, headers=("#", "mail", "what happened")).splitlines()
+    indent = " " * lines[0].index("what happened")
+    print("\n".join(lines[:2]))
+    for result, line in zip(report.results, lines[2:], strict=True):
+        print(line)
+        for notice in _notices.lines(done.mails_of(result)):
+            print(f"{indent}  {'->' if notice.startswith('mail to') else ' x'} {notice}")
     print()
     print(report.summary())
+    print(f"{outbox_mails} automatic mails written to the outbox (nothing was sent)")
     print(f"took {seconds:.2f} s")
     print()
     print(f"database:  {database}")
     print(f"mailbox:   {directory / MAILDIR}")
+    print(f"outbox:    {done.outbox}   (a Maildir: mutt -f {done.outbox})")
     print(f"config:    {directory / 'demo.toml'}")
     print()
     print("Try next:")
     print(f"  sqlite3 {database} 'select number, status, title from tickets'")
+    print(f"  ls {done.outbox / 'new'}")
     print(f"  helpmail explain {directory / MAILDIR / 'new' / '08-en-new-disguised-exe'}")
     print(
         f"  {demo.DEMO_KEY_VARIABLE}={demo.DEMO_SIGNING_KEY} "

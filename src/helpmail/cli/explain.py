@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpmail.cli._common import load, rules_hook
+from helpmail.cli._common import desk_settings, load, rules_hook
 from helpmail.cli._output import dump_json
 from helpmail.errors import HelpmailError
 
@@ -53,7 +53,13 @@ def run(args: argparse.Namespace) -> int:
 
         store = SqliteStore(args.db, readonly=True)
     try:
-        outcome = explain(raw, settings=settings, store=store, rules=rules_hook(config))
+        outcome = explain(
+            raw,
+            settings=settings,
+            store=store,
+            rules=rules_hook(config),
+            desk=desk_settings(config),
+        )
     finally:
         if store is not None:
             store.close()

@@ -14,12 +14,16 @@ run (configuration, store, source).
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from helpmail.cli._common import (
+    close_source,
     count_messages,
     database_path,
+    delivery_guard,
     describe,
+    desk_options,
     load,
     mailbox_settings,
     open_source,
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load(args.config)
     db = database_path(args.db, config)
-    source, mailbox = open_source(args.source, config)
+    source, mailbox = open_source(args.source, config, db=db)
     bar = Progress("importing")
     total = count_messages(source) if bar.enabled else None
     if total is not None and args.limit is not None:
@@ -70,22 +74,24 @@ def run(args: argparse.Namespace) -> int:
         if result.kind is OutcomeKind.QUARANTINED and not everything:
             quarantined.append(result)
 
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(close_source, source)
         store = SqliteStore(db)
-        try:
-            desk = Desk(
-                store=store, settings=mailbox_settings(config, mailbox), rules=rules_hook(config)
-            )
-            # Keep every per-message result only when they are printed: a huge mailbox then
-            # imports in constant memory (the counts are always complete).
-            report = desk.import_from(
-                source, progress=progress, limit=args.limit, keep=None if everything else 0
-            )
-        finally:
-            bar.close()
-            store.close()
-    finally:
-        source.close()
+        stack.callback(store.close)
+        stack.callback(bar.close)
+        desk = Desk(
+            store=store,
+            settings=mailbox_settings(config, mailbox),
+            rules=rules_hook(config),
+            # bounces block their addresses in the desk's file: the next run still knows them
+            guard=delivery_guard(db, stack),
+            **desk_options(config, db, stack),
+        )
+        # Keep every per-message result only when they are printed: a huge mailbox then
+        # imports in constant memory (the counts are always complete).
+        report = desk.import_from(
+            source, progress=progress, limit=args.limit, keep=None if everything else 0
+        )
     if everything:
         quarantined = [r for r in report.results if r.kind is OutcomeKind.QUARANTINED]
     failed_actions = list(report.action_errors)

@@ -15,6 +15,7 @@ status 0 after a clean shutdown, 2 for a configuration problem.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -180,26 +181,45 @@ def build_workers(
     stop: threading.Event,
     once: bool,
     output: Callable[[str], None] = _say,
+    resources: contextlib.ExitStack | None = None,
 ) -> list[Worker]:
     """One :class:`Worker` per active IMAP mailbox, sharing one store and one Desk per mailbox.
 
-    The tickets and the scan state live in the database (``db`` or ``[database] path``); rules
-    come from the ``[[rules]]`` section, each mailbox's ``after_import`` from its settings.
+    The tickets, the scan state, the delivery guard's blocks (so a bounce blocks its address
+    across runs) and the suspended queue live in the database (``db`` or ``[database] path``);
+    rules come from the ``[[rules]]`` section, the desk steps from the desk sections, each
+    mailbox's ``after_import`` from its settings. ``resources`` closes the guard state and the
+    suspended queue (the store is closed through ``workers[0].desk.store``).
     """
     from helpmail.adapters.sqlite import SqliteStore
-    from helpmail.cli._common import database_path, mailbox_settings, rules_hook
+    from helpmail.cli._common import (
+        database_path,
+        delivery_guard,
+        desk_options,
+        mailbox_settings,
+        rules_hook,
+    )
     from helpmail.service import Desk
 
     mailboxes = imap_mailboxes(config, only)
     if not mailboxes:
         raise ConfigError("mailboxes", "no active IMAP mailbox to poll")
     path = database_path(db, config)
+    stack = resources if resources is not None else contextlib.ExitStack()
     store = SqliteStore(path)
     hook = rules_hook(config)
+    guard = delivery_guard(path, stack)
+    options = desk_options(config, path, stack)
     lock = threading.Lock()
     workers = []
     for settings in mailboxes:
-        desk = Desk(store=store, settings=mailbox_settings(config, settings), rules=hook)
+        desk = Desk(
+            store=store,
+            settings=mailbox_settings(config, settings),
+            rules=hook,
+            guard=guard,
+            **options,
+        )
         workers.append(
             Worker(
                 settings=settings,
@@ -230,7 +250,14 @@ def run(args: argparse.Namespace) -> int:
     )
     config = load_config(args.config)
     stop = threading.Event()
-    workers = build_workers(config, db=args.db, only=args.mailbox, stop=stop, once=args.once)
+    with contextlib.ExitStack() as resources:
+        workers = build_workers(
+            config, db=args.db, only=args.mailbox, stop=stop, once=args.once, resources=resources
+        )
+        return _poll(workers, stop, once=args.once)
+
+
+def _poll(workers: Sequence[Worker], stop: threading.Event, *, once: bool) -> int:
     _show_last_checks(workers, _say)
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -258,4 +285,4 @@ def run(args: argparse.Namespace) -> int:
         if close is not None:
             close()
     print("helpmail poll: stopped", file=sys.stderr)
-    return 1 if args.once and any(w.errors for w in workers) else 0
+    return 1 if once and any(w.errors for w in workers) else 0
