@@ -1,8 +1,14 @@
 """``helpmail check CONFIG``: validate a configuration file and report every problem.
 
-Exit status 0 when the file is valid, 1 when it has problems (each printed on its own line with the
-key it concerns), 2 when it cannot be read at all. Secrets are resolved (so a missing environment
-variable is reported) but never printed.
+Two passes. First the file is parsed: every problem is printed on its own line with the key it
+concerns. Then a valid configuration is checked as a whole, each finding naming the rule it breaks:
+the notification settings (:func:`helpmail.notify.check.check_config`: recipients without or with
+invalid addresses, duplicate roles, redundant customer notices, queues without a sender, templates
+that fail to render) and the mailboxes (certificate checks switched off, plain-text IMAP).
+
+Exit status 0 when the file is valid and no finding is an error (warnings are printed), 1 when it
+has problems or error findings, 2 when it cannot be read at all. Secrets are resolved (so a missing
+environment variable is reported) but never printed.
 """
 
 from __future__ import annotations
@@ -10,10 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from helpmail.cli._output import dump_json, table
 from helpmail.config import Config, ConfigErrors, load_config
 from helpmail.errors import ConfigError
+
+if TYPE_CHECKING:
+    from helpmail.notify.check import Finding
 
 HELP = "validate a configuration file and report every problem"
 
@@ -56,6 +66,59 @@ def summary(config: Config) -> list[tuple[str, str]]:
     return rows
 
 
+def mailbox_findings(config: Config) -> list[Finding]:
+    """Mailboxes that work but are weaker than they should be (each a warning with its rule)."""
+    from helpmail.notify.check import Finding, Severity
+    from helpmail.scanner.settings import MailboxSettings, Security
+
+    found = []
+    for index, mailbox in enumerate(config.mailboxes):
+        if not isinstance(mailbox, MailboxSettings):
+            continue
+        key = f"mailboxes[{index}]"
+        if not mailbox.verify_certificate:
+            found.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    rule="mailboxes.certificate-not-verified",
+                    key=f"{key}.verify_certificate",
+                    message=f"{mailbox.name}: the server's certificate is not verified; anyone "
+                    "on the path can read the password (give ca_file instead)",
+                )
+            )
+        if mailbox.security is Security.PLAIN:
+            found.append(
+                Finding(
+                    severity=Severity.WARNING,
+                    rule="mailboxes.plaintext",
+                    key=f"{key}.tls",
+                    message=f"{mailbox.name}: plain IMAP sends the password unencrypted",
+                )
+            )
+    return found
+
+
+def findings(config: Config) -> list[Finding]:
+    """Every finding of the whole-configuration checks (notifications, mailboxes)."""
+    from helpmail.notify.check import check_config
+
+    return [*check_config(config), *mailbox_findings(config)]
+
+
+def _finding_line(finding: Finding) -> str:
+    where = f" [{finding.key}]" if finding.key else ""
+    return f"  {finding.severity.value}: {finding.rule}{where}: {finding.message}"
+
+
+def _finding_dict(finding: Finding) -> dict[str, str | None]:
+    return {
+        "severity": finding.severity.value,
+        "rule": finding.rule,
+        "key": finding.key,
+        "message": finding.message,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     path: Path = args.config
     try:
@@ -67,14 +130,34 @@ def run(args: argparse.Namespace) -> int:
             raise
         problems = [error]
     else:
+        from helpmail.notify.check import Severity
+
+        found = findings(config)
+        errors = [f for f in found if f.severity is Severity.ERROR]
         if args.json:
             dump_json(
-                {"file": str(path), "valid": True, "problems": [], "summary": dict(summary(config))}
+                {
+                    "file": str(path),
+                    "valid": not errors,
+                    "problems": [],
+                    "findings": [_finding_dict(f) for f in found],
+                    "summary": dict(summary(config)),
+                }
             )
+            return 1 if errors else 0
+        warnings = len(found) - len(errors)
+        if errors:
+            print(f"{path}: {len(errors)} error{'s' if len(errors) != 1 else ''} found")
+        elif warnings:
+            print(f"{path}: OK, {warnings} warning{'s' if warnings != 1 else ''}")
         else:
             print(f"{path}: OK")
-            print(table([(f"  {what}", value) for what, value in summary(config)]))
-        return 0
+        print(table([(f"  {what}", value) for what, value in summary(config)]))
+        if found:
+            print()
+            for finding in found:
+                print(_finding_line(finding))
+        return 1 if errors else 0
     if args.json:
         dump_json(
             {
