@@ -133,21 +133,21 @@ def run(args: argparse.Namespace) -> int:
         from helpmail.notify.check import Severity
 
         found = findings(config)
-        errors = [f for f in found if f.severity is Severity.ERROR]
+        failing = [f for f in found if f.severity is Severity.ERROR]
         if args.json:
             dump_json(
                 {
                     "file": str(path),
-                    "valid": not errors,
+                    "valid": not failing,
                     "problems": [],
                     "findings": [_finding_dict(f) for f in found],
                     "summary": dict(summary(config)),
                 }
             )
-            return 1 if errors else 0
-        warnings = len(found) - len(errors)
-        if errors:
-            print(f"{path}: {len(errors)} error{'s' if len(errors) != 1 else ''} found")
+            return 1 if failing else 0
+        warnings = len(found) - len(failing)
+        if failing:
+            print(f"{path}: {len(failing)} error{'s' if len(failing) != 1 else ''} found")
         elif warnings:
             print(f"{path}: OK, {warnings} warning{'s' if warnings != 1 else ''}")
         else:
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             print()
             for finding in found:
                 print(_finding_line(finding))
-        return 1 if errors else 0
+        return 1 if failing else 0
     if args.json:
         dump_json(
             {
