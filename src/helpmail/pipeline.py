@@ -56,6 +56,7 @@ from helpmail.tickets.refs import (
     TicketRef,
     find_candidates,
     resolve,
+    resolve_by_rule,
 )
 from helpmail.tickets.settings import ImportSettings, SubjectMatchPolicy
 
@@ -190,6 +191,8 @@ class Lookups:
     message_ids: tuple[str, ...] = ()
     """Message-IDs to find among stored messages (thread ids, a bounce's original id)."""
     sender_key: str | None = None
+    subject: str | None = None
+    """A normalised subject to find tickets by (a scanner rule matches by subject)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -206,6 +209,11 @@ class Analysis:
     candidates: RefCandidates
     lookups: Lookups
     trace: tuple[TraceStep, ...]
+    rules: Any = attrs.field(default=None, repr=False, eq=False)
+    """The scanner rules' evaluation for the mail with no ticket matched yet (``None`` without
+    rules): its ticket action may ask for a lookup by number pattern or by subject."""
+    rule_number: str | None = None
+    """The ticket number the rules' ``number_pattern`` found in the subject."""
 
 
 @attrs.frozen(kw_only=True)
@@ -397,8 +405,14 @@ def analyse(
     ref: MessageRef,
     classify: Classify | None = None,
     parse_bounce: ParseBounce | None = None,
+    rules: RulesHook | None = None,
 ) -> Analysis:
-    """Read ``mail`` alone: classification, bounce, reference candidates, sender, key."""
+    """Read ``mail`` alone: classification, bounce, reference candidates, sender, key.
+
+    With ``rules`` the scanner rules are evaluated once for the mail as a new conversation, so that
+    the lookups their ticket action needs (a ticket number found by ``number_pattern``, tickets
+    with the same subject) are asked together with the others.
+    """
     trace: list[TraceStep] = []
     if mail.defects:
         shown = "; ".join(str(d) for d in mail.defects[:5])
@@ -446,12 +460,28 @@ def analyse(
     if bounce is not None and bounce.original_message_id:
         message_ids.insert(0, bounce.original_message_id)
     author = mail.from_address or mail.sender
+    evaluation: Any = None
+    rule_number: str | None = None
+    subject: str | None = None
+    numbers = candidates.tag_numbers
+    if rules is not None:
+        evaluation = _evaluate_rules(rules, mail, analysis_ref=ref, kind=kind, ticket=None)
+        action = evaluation.plan.ticket
+        if action is not None and kind not in REPORT_KINDS:
+            rule_number = action.find_number(mail.subject)
+            if rule_number is not None and rule_number not in numbers:
+                numbers = (*numbers, rule_number)
+            if "subject" in action.match_by:
+                from helpmail.tickets.refs import normalise_subject
+
+                subject = normalise_subject(mail.subject) or None
     lookups = Lookups(
         key=key,
         ticket_keys=candidates.ticket_keys,
-        ticket_numbers=candidates.tag_numbers,
+        ticket_numbers=numbers,
         message_ids=tuple(dict.fromkeys(message_ids)),
         sender_key=author.key if author is not None and author.addr_spec else None,
+        subject=subject,
     )
     return Analysis(
         mail=mail,
@@ -464,6 +494,18 @@ def analyse(
         candidates=candidates,
         lookups=lookups,
         trace=tuple(trace),
+        rules=evaluation,
+        rule_number=rule_number,
+    )
+
+
+def _evaluate_rules(
+    rules: RulesHook, mail: InboundMail, *, analysis_ref: MessageRef, kind: str, ticket: str | None
+) -> Any:
+    from helpmail.rules.conditions import RuleInput
+
+    return rules(
+        RuleInput(mail=mail, folder=analysis_ref.folder, classification=kind, ticket=ticket)
     )
 
 
@@ -637,6 +679,35 @@ def _support_address(mail: InboundMail, settings: ImportSettings) -> str | None:
     return None
 
 
+def _rule_contact(party: Party, facts: Facts, trace: list[TraceStep]) -> Party:
+    """A scanner rule's ``create_contact`` action: the sender becomes a contact if it is none yet
+    (the store creates it in the same commit and files the mail under it, which links it to the
+    ticket); a known sender stays as it is. A malformed address never becomes a contact."""
+    from helpmail.desk.matching import check_addr_spec
+
+    if facts.sender_contact is not None or party.create_contact:
+        why = "exists" if facts.sender_contact is not None else "is created"
+        trace.append(TraceStep(step="contact", decision="kept", detail=f"the contact {why}"))
+        return party
+    if not party.address or not check_addr_spec(party.address).valid:
+        trace.append(
+            TraceStep(
+                step="contact",
+                decision="not created",
+                detail=f"{party.address or 'no address'} is not a valid address",
+            )
+        )
+        return party
+    trace.append(
+        TraceStep(
+            step="contact",
+            decision="created",
+            detail=f"rule: {party.address} becomes a contact, linked to the ticket",
+        )
+    )
+    return Party(contact=None, address=party.address, name=party.name, create_contact=True)
+
+
 def _desk_steps(
     analysis: Analysis, facts: Facts, desk: DeskSettings, *, opens_ticket: bool
 ) -> DeskDecision:
@@ -781,6 +852,22 @@ def decide(
             )
     trace.extend(_ref_step(ticket_ref))
     ticket: TicketRecord | None = ticket_ref.ticket
+    if ticket is None and kind not in REPORT_KINDS and analysis.rules is not None:
+        # A scanner rule's ticket action: the number pattern, then the same subject.
+        action = analysis.rules.plan.ticket
+        if action is not None and (analysis.rule_number or analysis.lookups.subject):
+            by_rule = resolve_by_rule(
+                number=analysis.rule_number,
+                subject=analysis.lookups.subject,
+                facts=ref_facts,
+                subject_tickets=facts.subject_tickets,
+                sender_key=sender_key,
+                policy=settings.subject_match,
+            )
+            trace.extend(_ref_step(by_rule))
+            if by_rule.ticket is not None:
+                ticket_ref = by_rule
+                ticket = by_rule.ticket
 
     # The desk steps: own sender, support address, sender, spam, admission.
     steps: DeskDecision | None = None
@@ -820,17 +907,18 @@ def decide(
 
     # Scanner rules (a seam: the rules engine plans, the pipeline applies).
     fields: tuple[tuple[str, str], ...] = ()
+    create_contact: Any = None
     if rules is not None:
-        from helpmail.rules.conditions import RuleInput
-
-        evaluation = rules(
-            RuleInput(
-                mail=mail,
-                folder=analysis.ref.folder,
-                classification=kind,
+        if ticket is None and analysis.rules is not None:
+            evaluation = analysis.rules  # the same input: evaluated once, in analyse
+        else:
+            evaluation = _evaluate_rules(
+                rules,
+                mail,
+                analysis_ref=analysis.ref,
+                kind=kind,
                 ticket=ticket.number if ticket is not None else None,
             )
-        )
         plan = evaluation.plan
         rendered = evaluation.trace.render().replace("\n", "; ")
         trace.append(
@@ -843,6 +931,7 @@ def decide(
         if plan.quarantine is not None:
             return quarantine_outcome(key, f"rules: {plan.quarantine.describe()}", trace)
         fields = tuple(plan.fields().items())
+        create_contact = plan.contact
         planned = plan.mailbox_actions()
         if planned:
             after = tuple(planned)
@@ -886,6 +975,8 @@ def decide(
             informant = _desk_informant(steps, ticket, trace)
         else:
             informant = _party(analysis, facts, settings, trace, ticket=ticket)
+        if create_contact is not None:
+            informant = _rule_contact(informant, facts, trace)
         parent = ticket_ref.parent
         parent_text = parent.text if parent is not None and parent.kind == "outbound" else None
         reply = (extract_reply or default_extract_reply)(mail, html=mail.html, parent=parent_text)
@@ -945,6 +1036,8 @@ def decide(
         fields = (*fields, *(f for f in steps.ticket_fields() if f[0] not in dict(fields)))
     else:
         reporter = _party(analysis, facts, settings, trace)
+    if create_contact is not None:
+        reporter = _rule_contact(reporter, facts, trace)
     reported_at = arrival or mail.date or now
     title = " ".join(mail.subject.split()) or settings.untitled
     command = CreateTicket(

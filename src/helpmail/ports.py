@@ -257,6 +257,20 @@ class QuarantineRecord:
     at: dt.datetime
 
 
+class SubjectSearch(Protocol):
+    """An optional store capability: find tickets by normalised subject.
+
+    The import asks it only when a scanner rule's ``create_or_update_ticket`` action matches by
+    subject; a store without it simply finds none (the trace says so). Both reference stores have
+    it.
+    """
+
+    def find_tickets_by_subject(self, subject: str) -> Sequence[TicketRecord]:
+        """Tickets whose title normalises (:func:`helpmail.tickets.refs.normalise_subject`) to
+        ``subject``."""
+        ...
+
+
 class TicketStore(Protocol):
     """Where tickets, their messages and the import bookkeeping live.
 
@@ -297,7 +311,10 @@ class TicketStore(Protocol):
         ...
 
     def find_contact(self, address_key: str) -> str | None:
-        """The id of the contact that owns this address key (:attr:`helpmail.Address.key`)."""
+        """The id of the contact that owns this address key (:attr:`helpmail.Address.key`).
+
+        A contact may own several addresses: mail from any of them is the same person.
+        """
         ...
 
     # -- writes ----------------------------------------------------------------------------

@@ -205,6 +205,14 @@ def gather_facts(
         for message in messages.values():
             if message.ticket_id not in tickets:
                 keep(store.get_ticket(message.ticket_id))
+    subject_tickets: tuple[TicketRecord, ...] = ()
+    if lookups.subject:
+        # Optional store capability (not every host store can search by subject).
+        find = getattr(store, "find_tickets_by_subject", None)
+        if find is not None:
+            subject_tickets = tuple(find(lookups.subject))
+            for ticket in subject_tickets:
+                keep(ticket)
     key = lookups.key
     return Facts(
         already_imported=store.find_import(key.ref) if check_position else None,
@@ -213,6 +221,7 @@ def gather_facts(
         by_number=by_number,
         messages=messages,
         sender_contact=store.find_contact(lookups.sender_key) if lookups.sender_key else None,
+        subject_tickets=subject_tickets,
     )
 
 
@@ -260,7 +269,9 @@ def explain(
     ref = MessageRef(source="explain", folder="", uid=digest[:16])
     try:
         mail = parse_mail(raw)
-        analysis = analyse(mail, settings, ref=ref, classify=classify, parse_bounce=parse_bounce)
+        analysis = analyse(
+            mail, settings, ref=ref, classify=classify, parse_bounce=parse_bounce, rules=rules
+        )
         facts = gather_facts(store, analysis.lookups)
         return decide(
             analysis, facts, settings, now, extract_reply=extract_reply, rules=rules, desk=desk
@@ -534,6 +545,7 @@ class Desk:
                 ref=message.ref,
                 classify=self.classify,
                 parse_bounce=self.parse_bounce,
+                rules=self.rules,
             )
             facts = gather_facts(self.store, analysis.lookups)
             if self.desk is not None:

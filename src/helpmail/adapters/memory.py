@@ -130,6 +130,14 @@ class MemoryStore:
         with self._lock:
             return self._contacts.get(address_key)
 
+    def find_tickets_by_subject(self, subject: str) -> Sequence[TicketRecord]:
+        """Tickets whose title has the normalised subject ``subject``
+        (:func:`helpmail.tickets.refs.normalise_subject`)."""
+        from helpmail.tickets.refs import normalise_subject
+
+        with self._lock:
+            return [t for t in self._tickets.values() if normalise_subject(t.title) == subject]
+
     def add_contact(self, address: str, *, name: str = "") -> str:
         """Create a contact with ``address`` as its primary address (or return the contact that
         already owns it)."""

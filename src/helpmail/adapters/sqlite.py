@@ -240,6 +240,9 @@ class SqliteStore:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.execute("PRAGMA foreign_keys=ON")
+            from helpmail.tickets.refs import normalise_subject
+
+            self._db.create_function("helpmail_subject", 1, normalise_subject, deterministic=True)
             if not readonly:
                 self._migrate()
             version = self.schema_version()
@@ -458,6 +461,17 @@ class SqliteStore:
             (key, key),
         ).fetchone()
         return None if row is None else f"contact-{row[0]}"
+
+    def find_tickets_by_subject(self, subject: str) -> Sequence[TicketRecord]:
+        """Tickets whose title has the normalised subject ``subject``
+        (:func:`helpmail.tickets.refs.normalise_subject`; a scan of the titles)."""
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE helpmail_subject(title) = ?"
+                " ORDER BY id",
+                (subject,),
+            ).fetchall()
+            return [self._ticket(db, row) for row in rows]
 
     def add_contact(self, address: str, *, name: str = "") -> str:
         """Create a contact with ``address`` as its primary address (or return the contact that

@@ -18,6 +18,7 @@ candidates up in the store, :func:`resolve` decides. The result says which evide
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -46,6 +47,10 @@ class RefEvidence(StrEnum):
     SUBJECT_TAG = "subject_tag"
     BOUNCED_MESSAGE_ID = "bounced_message_id"
     """The original Message-ID inside a bounce names a stored message of the ticket."""
+    RULE_NUMBER = "rule_number"
+    """A scanner rule's ``number_pattern`` found the ticket number in the subject."""
+    SAME_SUBJECT = "same_subject"
+    """A scanner rule matches by subject: a ticket with the same normalised subject."""
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +140,27 @@ class TicketRef:
     notes: tuple[str, ...] = ()
 
 
+#: Reply and forward prefixes of many mail programs and languages (Re, AW, Fwd, WG, SV, VS, Antw,
+#: TR, RV, Odp, R), optionally counted (``Re[2]:``); one prefix per match, bounded, linear time.
+_SUBJECT_PREFIX = re.compile(
+    r"^\s{0,20}(?:re|aw|fw|fwd|wg|sv|vs|antw|tr|rv|odp|r|ref|rif|enc)"
+    r"\s{0,5}(?:\[\d{1,4}\]|\(\d{1,4}\))?\s{0,5}[:：]\s{0,20}",
+    re.IGNORECASE,
+)
+
+
+def normalise_subject(subject: str) -> str:
+    """The subject a thread keeps: reply/forward prefixes (``Re:``, ``AW:``, ``Fwd:``...)
+    stripped, white space collapsed, case folded. ``""`` when nothing is left."""
+    text = subject
+    for _ in range(20):
+        stripped = _SUBJECT_PREFIX.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return " ".join(text.split()).casefold()
+
+
 def _on_ticket(
     ticket: TicketRecord, sender_key: str | None, sender_contact: str | None = None
 ) -> bool:
@@ -147,6 +173,69 @@ def _on_ticket(
     if ticket.reporter_address and sender_key == address_key(ticket.reporter_address):
         return True
     return sender_key in {address_key(p) for p in ticket.participants}
+
+
+def resolve_by_rule(
+    *,
+    number: str | None,
+    subject: str | None,
+    facts: RefFacts,
+    subject_tickets: tuple[TicketRecord, ...],
+    sender_key: str | None,
+    policy: SubjectMatchPolicy,
+) -> TicketRef:
+    """The ticket a scanner rule's ``create_or_update_ticket`` action finds when the mail carries
+    no reference: the ticket ``number`` its pattern found, else the newest ticket with the same
+    normalised ``subject`` (``None``: the rule does not match by subject).
+
+    Both are text anyone can type, so the subject-tag policy applies to them as to a tag: the
+    sender must be on the ticket unless the policy says otherwise.
+    """
+    notes: list[str] = []
+
+    def allowed(ticket: TicketRecord, what: str) -> str | None:
+        if policy is SubjectMatchPolicy.ACCEPT:
+            return "policy accept"
+        if _on_ticket(ticket, sender_key, facts.sender_contact):
+            return "sender is on the ticket"
+        if policy is SubjectMatchPolicy.ACCEPT_IF_KNOWN_CONTACT and facts.sender_is_contact:
+            return "sender is a known contact"
+        notes.append(
+            f"{what} names ticket {ticket.number} but sender {sender_key or '(none)'} is not on it"
+            f" (policy {policy.value})"
+        )
+        return None
+
+    if number is not None:
+        ticket = facts.by_number.get(number)
+        if ticket is None:
+            notes.append(f"rule number pattern found {number}: no such ticket")
+        else:
+            why = allowed(ticket, f"rule number {number}")
+            if why is not None:
+                return TicketRef(
+                    ticket=ticket,
+                    evidence=RefEvidence.RULE_NUMBER,
+                    detail=f"ticket {number}: found by the rule's number pattern ({why})",
+                    notes=tuple(notes),
+                )
+    if subject:
+        for ticket in sorted(subject_tickets, key=_newest, reverse=True):
+            why = allowed(ticket, f"subject {subject!r}")
+            if why is not None:
+                return TicketRef(
+                    ticket=ticket,
+                    evidence=RefEvidence.SAME_SUBJECT,
+                    detail=f"ticket {ticket.number}: same subject {subject!r} ({why})",
+                    notes=tuple(notes),
+                )
+        if not subject_tickets:
+            notes.append(f"no ticket with the subject {subject!r}")
+    return TicketRef(ticket=None, evidence=None, detail="no ticket reference", notes=tuple(notes))
+
+
+def _newest(ticket: TicketRecord) -> tuple[object, ...]:
+    return (ticket.reported_at, int(ticket.id) if ticket.id.isdigit() else 0, ticket.id)
 
 
 def resolve(
