@@ -14,6 +14,7 @@ from helpmail.config import (
     AfterImport,
     Config,
     ConfigErrors,
+    MailboxConfig,
     MailboxKind,
     Secret,
     Table,
@@ -50,6 +51,13 @@ def problems(text: str, env: dict[str, str] | None = None) -> dict[str, str]:
 
 def parse(text: str) -> Config:
     return parse_toml(text, env=ENV, base_dir=Path("/cfg"))
+
+
+def shared(config: Config) -> tuple[MailboxConfig, ...]:
+    """The mailboxes as the shared parser returns them (every one a MailboxConfig)."""
+    found = tuple(m for m in config.mailboxes if isinstance(m, MailboxConfig))
+    assert len(found) == len(config.mailboxes)
+    return found
 
 
 FULL = """
@@ -114,7 +122,7 @@ def test_a_full_configuration_maps_to_typed_values() -> None:
     assert [a.kind for a in settings.after_import] == [MailboxActionKind.MOVE]
     assert settings.after_import[0].folder == "Imported"
     assert config.database.path == Path("/cfg/desk.sqlite3")
-    imap, archive = config.mailboxes
+    imap, archive = shared(config)
     assert imap.kind is MailboxKind.IMAP
     assert (imap.host, imap.port, imap.tls, imap.folder) == (
         "imap.acme.example",
@@ -262,7 +270,7 @@ def test_relative_paths_start_at_the_configuration_files_directory(tmp_path: Pat
     config = load_config(file, env={})
     assert config.desk.signing_keys[0].reveal() == b"from-a-file"
     assert config.database.path == tmp_path / "conf" / "db" / "desk.sqlite3"
-    assert config.mailboxes[0].path == tmp_path / "conf" / "Maildir"
+    assert shared(config)[0].path == tmp_path / "conf" / "Maildir"
     assert config.mailboxes[0].name == "mailbox1"
     assert config.path == file
 
@@ -298,7 +306,7 @@ def test_url_forms() -> None:
         "path": "/var/mail/x",
     }
     assert mailbox_from_url("mbox:///x.mbox", "k") == {"kind": "mbox", "path": "/x.mbox"}
-    starttls = parse("[[mailboxes]]\nurl = 'imap://h'\n").mailboxes[0]
+    starttls = shared(parse("[[mailboxes]]\nurl = 'imap://h'\n"))[0]
     assert (starttls.port, starttls.tls, starttls.folder) == (143, TlsMode.STARTTLS, "INBOX")
 
 

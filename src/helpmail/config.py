@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import attrs
@@ -48,6 +48,9 @@ from helpmail.tickets.settings import (
     TicketTagFormat,
     UnknownSenderPolicy,
 )
+
+if TYPE_CHECKING:
+    from helpmail.scanner.settings import MailboxSettings
 
 T = TypeVar("T")
 
@@ -233,13 +236,15 @@ class Config:
 
     The built-in sections are typed attributes; every section (built-in or added by another part of
     helpmail through :data:`SECTIONS`) is also in ``sections`` under its name. ``path`` is the file
-    it came from, if any.
+    it came from, if any. ``mailboxes`` holds a :class:`MailboxConfig` for each Maildir and mbox
+    entry and the scanner's :class:`~helpmail.scanner.settings.MailboxSettings` for each IMAP
+    entry (the ``mailboxes`` section parser, :func:`helpmail.scanner.config.parse_mailboxes`).
     """
 
     desk: DeskConfig = DeskConfig()
     import_: ImportSettings = attrs.field(factory=ImportSettings)
     database: DatabaseConfig = DatabaseConfig()
-    mailboxes: tuple[MailboxConfig, ...] = ()
+    mailboxes: tuple[MailboxConfig | MailboxSettings, ...] = ()
     sections: Mapping[str, object] = attrs.field(factory=dict, repr=False)
     path: Path | None = None
 
@@ -247,23 +252,32 @@ class Config:
         """The parsed value of section ``name`` (``None`` when the file has no such section)."""
         return self.sections.get(name)
 
-    def import_settings(self, mailbox: MailboxConfig | None = None) -> ImportSettings:
+    def import_settings(
+        self, mailbox: MailboxConfig | MailboxSettings | None = None
+    ) -> ImportSettings:
         """The :class:`~helpmail.tickets.settings.ImportSettings` for importing from ``mailbox``.
 
         ``[import]`` plus the desk's signing keys and own addresses and the mailbox's
         ``after_import`` actions.
         """
+        if mailbox is None:
+            actions: tuple[MailboxAction, ...] = ()
+        elif isinstance(mailbox, MailboxConfig):
+            actions = mailbox.actions()
+        else:
+            actions = (mailbox.after_import,)
         return attrs.evolve(
             self.import_,
             signing_keys=tuple(key.reveal() for key in self.desk.signing_keys),
             own_addresses=self.desk.addresses,
-            after_import=mailbox.actions() if mailbox is not None else (),
+            after_import=actions,
         )
 
     def mailbox(self, name: str) -> MailboxConfig:
-        """The mailbox called ``name``; :class:`ConfigError` when there is none."""
+        """The Maildir or mbox mailbox called ``name``; :class:`ConfigError` when there is none
+        (IMAP entries are :class:`~helpmail.scanner.settings.MailboxSettings` in ``mailboxes``)."""
         for mailbox in self.mailboxes:
-            if mailbox.name == name:
+            if mailbox.name == name and isinstance(mailbox, MailboxConfig):
                 return mailbox
         known = ", ".join(repr(m.name) for m in self.mailboxes) or "none configured"
         raise ConfigError("mailboxes", f"no mailbox named {name!r} ({known})")
@@ -756,7 +770,10 @@ def mailbox_from_url(url: str, key: str) -> dict[str, object]:
     ``imaps://user@host:993/INBOX`` (implicit TLS), ``imap://user@host/INBOX`` (STARTTLS),
     ``maildir:/path``, ``mbox:/path``. A password in the URL is refused (use ``password``).
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:  # e.g. an unbalanced "[" (RFC 3986 §3.2.2: an IPv6 literal)
+        raise ConfigError(key, f"is not a valid URL ({error}), got {_show(url)}") from None
     scheme = parts.scheme.lower()
     if scheme in ("maildir", "mbox"):
         location = url.split(":", 1)[1]
@@ -771,15 +788,16 @@ def mailbox_from_url(url: str, key: str) -> dict[str, object]:
         )
     try:
         port = parts.port
+        hostname = parts.hostname
     except ValueError:
         raise ConfigError(key, f"has an invalid port, got {_show(url)}") from None
     if parts.password:
         raise ConfigError(key, 'must not contain a password: use password = { env = "..." }')
-    if not parts.hostname:
+    if not hostname:
         raise ConfigError(key, f"needs a host name, got {_show(url)}")
     fields: dict[str, object] = {
         "kind": "imap",
-        "host": parts.hostname,
+        "host": hostname,
         "tls": "ssl" if scheme == "imaps" else "starttls",
     }
     if port is not None:
@@ -799,11 +817,14 @@ def parse_mailbox(value: object, key: str, index: int = 0) -> MailboxConfig:
         table.finish()
     fields: dict[str, object] = {}
     url = table.get("url", string, None)
+    # a broken url is one problem: the path or host it should have given are not reported too
+    url_failed = False
     if url is not None:
         try:
             fields = mailbox_from_url(url, table.path("url"))
         except ConfigError as error:
             table.errors.append(error)
+            url_failed = True
     for name in ("kind", "path", "host", "port", "username", "tls", "folder"):
         if table.has(name):
             if name in fields and url is not None and name not in ("port", "folder", "username"):
@@ -819,7 +840,7 @@ def parse_mailbox(value: object, key: str, index: int = 0) -> MailboxConfig:
         kind = MailboxKind.MAILDIR
     elif "host" in fields:
         kind = MailboxKind.IMAP
-    else:
+    elif not url_failed:
         table.error("", 'needs url = "imaps://user@host/INBOX", or path = "/path/to/Maildir"')
     name = table.get("name", string, f"mailbox{index + 1}")
     after = table.get("after_import", choice(AfterImport), AfterImport.LEAVE)
@@ -834,7 +855,8 @@ def parse_mailbox(value: object, key: str, index: int = 0) -> MailboxConfig:
     if kind in (MailboxKind.MAILDIR, MailboxKind.MBOX):
         mailbox_path = None
         if "path" not in fields:
-            table.error("path", f"is required for a {kind.value} mailbox")
+            if not url_failed:
+                table.error("path", f"is required for a {kind.value} mailbox")
         else:
             try:
                 mailbox_path = path(fields["path"], table.path("path"))
@@ -849,7 +871,8 @@ def parse_mailbox(value: object, key: str, index: int = 0) -> MailboxConfig:
     elif kind is MailboxKind.IMAP:
         host = None
         if "host" not in fields:
-            table.error("host", "is required for an IMAP mailbox")
+            if not url_failed:
+                table.error("host", "is required for an IMAP mailbox")
         else:
             try:
                 host = string(fields["host"], table.path("host"))

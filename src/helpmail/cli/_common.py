@@ -126,18 +126,13 @@ def count_messages(source: MailSource) -> int | None:
 
 
 def mailbox_settings(config: Config, mailbox: object | None) -> ImportSettings:
-    """The :class:`~helpmail.tickets.settings.ImportSettings` for importing from ``mailbox``."""
-    if isinstance(mailbox, MailboxConfig):
-        return config.import_settings(mailbox)
-    settings = config.import_settings()
-    actions = getattr(mailbox, "after_import", None)
-    if actions is not None:
-        import attrs
+    """The :class:`~helpmail.tickets.settings.ImportSettings` for importing from ``mailbox`` (a
+    configured mailbox of either kind; anything else: no mailbox actions)."""
+    from helpmail.scanner.settings import MailboxSettings
 
-        if not isinstance(actions, tuple):
-            actions = (actions,)
-        settings = attrs.evolve(settings, after_import=actions)
-    return settings
+    if isinstance(mailbox, MailboxConfig | MailboxSettings):
+        return config.import_settings(mailbox)
+    return config.import_settings()
 
 
 def rules_hook(config: Config) -> RulesHook | None:

@@ -112,13 +112,14 @@ def parse_imap_mailbox(value: object, key: str, index: int = 0) -> MailboxSettin
         table.finish()
     fields: dict[str, object] = {}
     url = table.get("url", string, None)
+    # a broken url is one problem: the host and user it should have given are not reported too
+    url_failed = False
     if url is not None:
         try:
             fields = mailbox_from_url(url, table.path("url"))
         except ConfigError as error:
             table.errors.append(error)
-        except ValueError as error:  # urlsplit: e.g. an unbalanced "[" (an IPv6 literal)
-            table.error("url", f"is not a valid URL: {error}")
+            url_failed = True
         if fields.get("kind") not in (None, "imap"):
             table.error("url", "is not an imap:// or imaps:// URL")
     for name in ("host", "port", "username", "user", "folder"):
@@ -132,7 +133,8 @@ def parse_imap_mailbox(value: object, key: str, index: int = 0) -> MailboxSettin
     sec = table.get("security", security, sec)
     host = ""
     if "host" not in fields:
-        table.error("host", "is required for an IMAP mailbox")
+        if not url_failed:
+            table.error("host", "is required for an IMAP mailbox")
     else:
         try:
             host = string(fields["host"], table.path("host"))
@@ -146,7 +148,8 @@ def parse_imap_mailbox(value: object, key: str, index: int = 0) -> MailboxSettin
             table.errors.append(error)
     user = ""
     if "username" not in fields:
-        table.error("username", "is required for an IMAP mailbox")
+        if not url_failed:
+            table.error("username", "is required for an IMAP mailbox")
     else:
         try:
             user = string(fields["username"], table.path("username"))
@@ -161,7 +164,13 @@ def parse_imap_mailbox(value: object, key: str, index: int = 0) -> MailboxSettin
     folders = table.get("folders", string_list, folders)
     password = table.get("password", secret, None)
     token = table.get("oauth2_token", secret, None)
-    if password is None and token is None:
+    # A password or token given but unreadable (an unset variable) is already reported once.
+    if (
+        password is None
+        and token is None
+        and not table.has("password")
+        and not table.has("oauth2_token")
+    ):
         table.error("password", 'is required: password = { env = "VARIABLE" } (or oauth2_token)')
     if password is not None and token is not None:
         table.error("oauth2_token", "give password or oauth2_token, not both")
@@ -235,8 +244,6 @@ def parse_mailboxes(value: object, key: str) -> tuple[MailboxSettings | MailboxC
                 result.append(parse_mailbox(item, entry_key, index))
         except ConfigError as error:
             errors.append(error)
-        except ValueError as error:  # urlsplit on a malformed url (e.g. "mbox://[x")
-            errors.append(ConfigError(f"{entry_key}.url", f"is not a valid URL: {error}"))
     seen: set[str] = set()
     for index, mailbox in enumerate(result):
         if mailbox.name in seen:
