@@ -594,6 +594,26 @@ def test_sign_off_below_the_quote_joins_the_reply() -> None:
 def test_lone_quoted_line_is_not_a_quote() -> None:
     mail = "Look at this:\n\n> a single arrow line"
     assert extract_reply(mail).text == mail
+    inside = "I typed\n> ls\nand nothing happened"
+    assert extract_reply(inside).text == inside
+
+
+def test_one_trailing_quoted_line_below_the_reply_is_the_quote() -> None:
+    reply = extract_reply("Still broken.\n\n> old text")
+    assert reply.text == "Still broken."
+    assert reply.quoted == "> old text"
+
+
+def test_one_line_quoted_parent_is_removed_without_a_stray_marker() -> None:
+    reply = extract_reply(
+        "Done.\n\n> Please restart the printer.\n", parent="Please restart the printer."
+    )
+    assert reply.text == "Done."
+    assert reply.quoted == "> Please restart the printer."
+    unquoted = extract_reply(
+        "Done.\n\nPlease restart the printer.\n\n", parent="Please restart the printer."
+    )
+    assert unquoted.text == "Done."
 
 
 # -- inputs, safety, size -------------------------------------------------------------------------

@@ -6,9 +6,9 @@ Each corpus folder holds its inputs, ``expected.json`` (full expected replies), 
 space removed, as upstream does.
 
 Where a corpus's idea of "the reply" differs from helpmail's policy (talon keeps signatures,
-taglines and forwards; quotequail expects ``""`` for a forward without a note; several corpora cut
-sign-offs), ``tests/data/replies/policy.json`` gives helpmail's expectation and the reason, and
-these tests assert that instead.
+taglines and forwards; quotequail expects ``""`` for a forward without a note and keeps a lone
+trailing ``>`` line as text; several corpora cut sign-offs), ``tests/data/replies/policy.json``
+gives helpmail's expectation and the reason, and these tests assert that instead.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def test_policy_cases_exist_and_differ_for_a_reason() -> None:
         corpus, _, case = key.partition("/")
         expected, meta = _corpus(corpus)
         assert case in meta
-        assert override["kind"] in {"signature", "forward"}
+        assert override["kind"] in {"signature", "forward", "quote"}
         assert normalise(expected[case]) != normalise(override["expected"])
 
 

@@ -328,7 +328,11 @@ def _mark_parent(lines: list[str], parent: str) -> tuple[list[str], bool]:
     if not matched_rows:
         return lines, False
     out = [
-        ("> " + line if row in matched_rows and not line.lstrip().startswith(">") else line)
+        (
+            "> " + line
+            if row in matched_rows and line.strip() and not line.lstrip().startswith(">")
+            else line
+        )
         for row, line in enumerate(lines)
     ]
     return out, True

@@ -409,6 +409,7 @@ def _label(info: _Lines) -> tuple[list[str], list[_Cut]]:
                 and not cuts
                 and pending_attribution is None
                 and not _is_attribution(p.WS.sub(" ", info.content[i].strip()), True, multi=False)
+                and not _trails_the_reply(info, i, end)
             ):
                 labels[i] = "N"  # one lone ">" line is not a quote (an arrow, a shell prompt)
                 i += 1
@@ -752,6 +753,17 @@ def _parse_forward(lines: list[str]) -> Forwarded:
 
 
 # -- assembling ---------------------------------------------------------------------------------
+
+
+def _trails_the_reply(info: _Lines, start: int, end: int) -> bool:
+    """A ``>`` block with text above it and nothing but blank lines below it: the quote of the
+    mail being answered, even when it is one line. Unless the text above introduces it (its last
+    line ends with ``:``, "Look at this:"): then the line is what the writer shows."""
+    kinds = info.kind
+    above = next((k for k in range(start - 1, -1, -1) if kinds[k] is not Kind.BLANK), None)
+    if above is None or info.raw[above].rstrip().endswith(":"):
+        return False
+    return all(kinds[k] is Kind.BLANK for k in range(end + 1, len(kinds)))
 
 
 def extract_lines(
