@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
     print("Try next:")
     print(f"  sqlite3 {database} 'select number, status, title from tickets'")
     print(f"  ls {done.outbox / 'new'}")
+    print(f"  helpmail suspended list --db {database}")
     print(f"  helpmail explain {directory / MAILDIR / 'new' / '08-en-new-disguised-exe'}")
     print(
         f"  {demo.DEMO_KEY_VARIABLE}={demo.DEMO_SIGNING_KEY} "
