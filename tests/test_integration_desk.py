@@ -31,7 +31,7 @@ from helpmail.service import Desk, explain
 from helpmail.spam import ImapFacts, SpamAction, SpamSettings, SpamVerdict
 from helpmail.suspended import MemorySuspendedQueue, SuspendedState
 from helpmail.testing import FakeClock, ListSource, make_mail
-from helpmail.tickets.importing import ImportCommit, OutcomeKind
+from helpmail.tickets.importing import CreateTicket, ImportCommit, OutcomeKind
 from helpmail.tickets.settings import ImportSettings
 
 Store = MemoryStore | SqliteStore
@@ -466,3 +466,41 @@ def test_bounces_skip_the_desk_steps(store: Store) -> None:
     )
     result = make_desk(store).process_raw(bounce)
     assert "admission" not in steps(result.trace)
+
+
+def test_trace_order_classify_ref_desk_steps_rules_action() -> None:
+    from helpmail.rules import Rule, RuleSet, SetField
+
+    rules = RuleSet(rules=[Rule(name="tag", actions=[SetField(name="source", value="mail")])])
+    outcome = explain(make_mail(), desk=DESK, rules=rules.evaluate)
+    order = [s.step for s in outcome.trace]
+    expected = [
+        "parse",
+        "classify",
+        "dedupe",
+        "ticket_ref",
+        "support_address",
+        "sender",
+        "spam",
+        "admission",
+        "rules",
+        "action",
+    ]
+    assert order == expected
+    assert outcome.kind is OutcomeKind.CREATED
+    command = outcome.command
+    assert isinstance(command, CreateTicket)
+    assert ("source", "mail") in command.fields
+
+
+def test_explain_json_names_the_suspension() -> None:
+    outcome = explain(make_mail(sender="carol@pushy.example"), desk=DESK)
+    assert outcome.kind is OutcomeKind.SUSPENDED
+    data = outcome.to_dict()
+    assert data["outcome"] == "suspended"
+    assert data["suspension"] == {
+        "reason": "blocklist",
+        "detail": outcome.suspension.detail if outcome.suspension else None,
+        "support_address": "support@desk.example",
+    }
+    assert "suspension" not in explain(make_mail()).to_dict()

@@ -299,7 +299,7 @@ class Outcome:
                 elif isinstance(value, tuple):
                     value = [list(v) if isinstance(v, tuple) else v for v in value]
                 cmd[field.name] = value
-        return {
+        out: dict[str, object] = {
             "outcome": self.kind.value,
             "mail_kind": self.mail_kind,
             "ticket": None if self.ticket is None else self.ticket.number,
@@ -312,6 +312,13 @@ class Outcome:
                 {"step": s.step, "decision": s.decision, "detail": s.detail} for s in self.trace
             ],
         }
+        if self.suspension is not None:
+            out["suspension"] = {
+                "reason": self.suspension.reason,
+                "detail": self.suspension.detail,
+                "support_address": self.suspension.support_address,
+            }
+        return out
 
 
 # --------------------------------------------------------------------------------------------
