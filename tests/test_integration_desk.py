@@ -504,3 +504,11 @@ def test_explain_json_names_the_suspension() -> None:
         "support_address": "support@desk.example",
     }
     assert "suspension" not in explain(make_mail()).to_dict()
+
+
+def test_the_spam_checker_is_not_asked_about_our_own_mail(store: Store) -> None:
+    checker = RecordingChecker(SpamAction.REJECT)
+    desk = make_desk(store, spam_checker=checker)
+    result = desk.process_raw(make_mail(sender="support@desk.example"))
+    assert result.kind is OutcomeKind.DROPPED
+    assert checker.seen == []

@@ -30,6 +30,7 @@ from helpmail.errors import HelpmailError, SourceError, StoreError
 from helpmail.mail import parse_mail
 from helpmail.mail.model import address_key
 from helpmail.pipeline import (
+    REPORT_KINDS,
     Classify,
     ExtractReply,
     Facts,
@@ -548,7 +549,8 @@ class Desk:
                 rules=self.rules,
             )
             facts = gather_facts(self.store, analysis.lookups)
-            if self.desk is not None:
+            if self.desk is not None and analysis.kind not in (*REPORT_KINDS, "own_loop"):
+                # Only for mail the desk steps will look at (a checker may ask a server).
                 facts = attrs.evolve(facts, spam=self._spam(mail, message))
             outcome = decide(
                 analysis,
