@@ -91,3 +91,67 @@ trusted_hosts = ["mx.acme.example", "store.acme.example"]
     out = capsys.readouterr().out
     assert code == 0
     assert "winner@promo-blast.example" in out
+
+
+def test_explain_runs_the_desk_steps_of_the_configuration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "desk.toml"
+    config.write_text(
+        '[admission]\nblocklist = [{ sender = "leadgen-blast.example", strength = "reject" }]\n',
+        encoding="utf-8",
+    )
+    mail = tmp_path / "blocked.eml"
+    mail.write_bytes(MAILS["30-blocked-sender-leadgen.eml"])
+    assert main(["explain", str(mail), "--config", str(config), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["outcome"] == "dropped"
+    assert "admission" in {step["step"] for step in result["trace"]}
+    # without the section the same mail is imported (as bulk mail: it has List-Unsubscribe)
+    assert main(["explain", str(mail), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["outcome"] == "created"
+
+
+def test_poll_workers_share_the_guard_and_the_desk_steps(tmp_path: Path) -> None:
+    import contextlib
+    import threading
+
+    from helpmail.adapters.sqlite_suspended import SqliteSuspendedQueue
+    from helpmail.cli.poll import build_workers
+    from helpmail.config import parse_toml
+    from helpmail.desk.steps import DeskSettings
+
+    config = parse_toml(
+        """
+[database]
+path = "desk.sqlite3"
+
+[admission]
+blocklist = ["leadgen-blast.example"]
+
+[[mailboxes]]
+name = "support"
+url = "imaps://support@imap.example.org/INBOX"
+password = { env = "PW" }
+
+[[mailboxes]]
+name = "sales"
+url = "imaps://sales@imap.example.org/INBOX"
+password = { env = "PW" }
+""",
+        env={"PW": "x"},
+        base_dir=tmp_path,
+    )
+    with contextlib.ExitStack() as resources:
+        workers = build_workers(
+            config, db=None, only=None, stop=threading.Event(), once=True, resources=resources
+        )
+        desks = [worker.desk for worker in workers]
+        assert len(desks) == 2
+        assert desks[0].guard is desks[1].guard
+        assert isinstance(desks[0].guard, DeliveryGuard)
+        assert isinstance(desks[0].guard.state, SqliteGuardState)
+        assert desks[0].guard.state.path == str(tmp_path / "desk.sqlite3")
+        assert isinstance(desks[0].desk, DeskSettings)
+        assert isinstance(desks[0].suspended, SqliteSuspendedQueue)
+        desks[0].store.close()
