@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_import_an_imap_url_twice(
     # the scan state (folder watermark) is in the desk's SQLite file: a rerun reads no old mail
     again = _json(["import", url, "--db", db, "--json"], capsys)
     assert again["counts"] == {}
-    with sqlite3.connect(db) as connection:
+    with closing(sqlite3.connect(db)) as connection:
         rows = connection.execute("SELECT folder, last_uid FROM scanner_folders").fetchall()
     assert rows == [("INBOX", 3)]
     # only the new mail is read next time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -51,23 +52,25 @@ def test_run_conformance_helper() -> None:
 
 def test_states_satisfy_the_protocol(tmp_path: Path) -> None:
     assert isinstance(MemoryGuardState(), GuardState)
-    assert isinstance(SqliteGuardState(tmp_path / "g.db"), GuardState)
+    with SqliteGuardState(tmp_path / "g.db") as state:
+        assert isinstance(state, GuardState)
 
 
 def test_sqlite_state_survives_reopen_and_shares_a_file(tmp_path: Path) -> None:
     import sqlite3
 
     path = tmp_path / "desk.db"
-    with sqlite3.connect(path) as other:  # another component's table in the same file
+    with closing(sqlite3.connect(path)) as other, other:  # another component's table, same file
         other.execute("CREATE TABLE tickets (id INTEGER PRIMARY KEY, title TEXT)")
         other.execute("INSERT INTO tickets (title) VALUES ('hello')")
-    guard = DeliveryGuard(SqliteGuardState(path))
-    guard.record_bounce(bounce("a@example.org", BounceReason.USER_UNKNOWN, hard=True), T0)
-    reopened = DeliveryGuard(SqliteGuardState(path))
-    held = reopened.check("a@example.org", "T1", T0 + 1000 * HOUR)
+    with SqliteGuardState(path) as state:
+        guard = DeliveryGuard(state)
+        guard.record_bounce(bounce("a@example.org", BounceReason.USER_UNKNOWN, hard=True), T0)
+    with SqliteGuardState(path) as state:
+        held = DeliveryGuard(state).check("a@example.org", "T1", T0 + 1000 * HOUR)
     assert isinstance(held, Held)
     assert held.until is None
-    with sqlite3.connect(path) as other:
+    with closing(sqlite3.connect(path)) as other:
         assert other.execute("SELECT title FROM tickets").fetchall() == [("hello",)]
         tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"guard_schema", "guard_block", "guard_ticket", "guard_mail"} <= tables
@@ -78,8 +81,8 @@ def test_sqlite_newer_schema_is_refused(tmp_path: Path) -> None:
     import sqlite3
 
     path = tmp_path / "g.db"
-    SqliteGuardState(path)
-    with sqlite3.connect(path) as db:
+    SqliteGuardState(path).close()
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE guard_schema SET version = 99")
     with pytest.raises(StoreError, match="schema version 99"):
         SqliteGuardState(path)

@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -240,12 +241,17 @@ def test_watermark_reads_only_new_messages_and_survives_restart_of_the_scanner(
 ) -> None:
     user = dovecot.new_user()
     dovecot.inject(user, [message(1), message(2)])
-    state = SQLiteScanState(tmp_path / "scan.db")
-    with source(dovecot, user, state=state) as src:
+    with (
+        closing(SQLiteScanState(tmp_path / "scan.db")) as state,
+        source(dovecot, user, state=state) as src,
+    ):
         assert subjects(src) == ["message 1", "message 2"]
         assert subjects(src) == []
     dovecot.inject(user, [message(3)])
-    with source(dovecot, user, state=SQLiteScanState(tmp_path / "scan.db")) as src:
+    with (
+        closing(SQLiteScanState(tmp_path / "scan.db")) as state,
+        source(dovecot, user, state=state) as src,
+    ):
         assert subjects(src) == ["message 3"]
         last = src.last_successful_check()
         assert last is not None
@@ -534,7 +540,7 @@ def test_sigkill_between_commit_and_flag_then_rerun(dovecot: Dovecot, tmp_path: 
     assert sum(1 for f in flags.values() if b"\\Seen" in f) == 4
     second = subprocess.run([*args, "0"], capture_output=True, timeout=60, check=False)
     assert second.returncode == 0, second.stderr.decode()
-    with sqlite3.connect(db) as check:
+    with closing(sqlite3.connect(db)) as check:
         rows = check.execute("SELECT uid FROM imported ORDER BY uid").fetchall()
     assert [r[0] for r in rows] == list(range(1, 11))  # no duplicate, none lost
     assert all(f == {b"\\Seen"} for f in look(dovecot, user).values())

@@ -103,13 +103,25 @@ class SqliteGuardState:
         self.path = str(path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the guard state in {self.path}: {error}") from None
+        try:
             self._db.execute("PRAGMA busy_timeout = 5000")
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(_SCHEMA)
             self._check_version()
-        except sqlite3.Error as error:
+        except (sqlite3.Error, StoreError) as error:
+            self._db.close()  # a refused file must not leave its connection open
+            if isinstance(error, StoreError):
+                raise
             raise StoreError(f"cannot open the guard state in {self.path}: {error}") from None
+
+    def __enter__(self) -> SqliteGuardState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT version FROM guard_schema WHERE id = 1").fetchone()

@@ -69,15 +69,31 @@ def bounce(
 
 
 class GuardStateConformance:
-    """Behaviour every :class:`~helpmail.guard.GuardState` must show (pytest mix-in)."""
+    """Behaviour every :class:`~helpmail.guard.GuardState` must show (pytest mix-in).
+
+    States made by :meth:`make_state` are closed after each check when they have a ``close()``
+    method (database-backed states hold a connection).
+    """
 
     def make_state(self) -> GuardState:
         raise NotImplementedError("return a fresh, empty GuardState")
 
+    def _state(self) -> GuardState:
+        state = self.make_state()
+        self.__dict__.setdefault("_made", []).append(state)
+        return state
+
+    def teardown_method(self) -> None:
+        """Close every state a check made (pytest calls this after each test method)."""
+        for state in self.__dict__.pop("_made", []):
+            close = getattr(state, "close", None)
+            if callable(close):
+                close()
+
     # -- the port itself ---------------------------------------------------------------------
 
     def test_block_round_trip(self) -> None:
-        state = self.make_state()
+        state = self._state()
         block = AddressBlock(
             address="bob@example.org",
             reason=BounceReason.MAILBOX_FULL,
@@ -98,7 +114,7 @@ class GuardStateConformance:
         assert list(state.blocks()) == [block]
 
     def test_block_until_cleared_and_replace(self) -> None:
-        state = self.make_state()
+        state = self._state()
         forever = AddressBlock(
             address="a@example.org",
             reason=BounceReason.USER_UNKNOWN,
@@ -128,7 +144,7 @@ class GuardStateConformance:
         assert len(state.blocks()) == 1
 
     def test_remove_block(self) -> None:
-        state = self.make_state()
+        state = self._state()
         state.put_block(
             AddressBlock(
                 address="a@example.org",
@@ -143,7 +159,7 @@ class GuardStateConformance:
         assert state.get_block("a@example.org") is None
 
     def test_blocks_ordered_by_address(self) -> None:
-        state = self.make_state()
+        state = self._state()
         for address in ("c@x.org", "a@x.org", "b@x.org"):
             state.put_block(
                 AddressBlock(
@@ -157,14 +173,14 @@ class GuardStateConformance:
         assert [b.address for b in state.blocks()] == ["a@x.org", "b@x.org", "c@x.org"]
 
     def test_ticket_block_round_trip(self) -> None:
-        state = self.make_state()
+        state = self._state()
         assert state.get_ticket_block("T1") is None
         block = TicketBlock(ticket="T1", blocked_at=T0, blocked_until=T0 + 12 * HOUR, mails=101)
         state.put_ticket_block(block)
         assert state.get_ticket_block("T1") == block
 
     def test_mail_log_filters_and_order(self) -> None:
-        state = self.make_state()
+        state = self._state()
         other_zone = dt.timezone(dt.timedelta(hours=2))
         state.add_mail(MailRecord(ticket="T1", at=T0 + 2 * HOUR, address="a@x.org"))
         state.add_mail(
@@ -188,7 +204,7 @@ class GuardStateConformance:
         )
 
     def test_prune(self) -> None:
-        state = self.make_state()
+        state = self._state()
         for hours in range(5):
             state.add_mail(MailRecord(ticket="T", at=T0 + hours * HOUR, address="a@x.org"))
         assert state.prune(T0 + 2 * HOUR) == 2
@@ -197,7 +213,7 @@ class GuardStateConformance:
     # -- the guard on top of the state ---------------------------------------------------------
 
     def test_guard_blocks_hard_bounce_until_cleared(self) -> None:
-        guard = DeliveryGuard(self.make_state())
+        guard = DeliveryGuard(self._state())
         guard.record_bounce(bounce("Bob@Example.ORG", BounceReason.USER_UNKNOWN, hard=True), T0)
         decision = guard.check("bob@example.org", "T1", T0 + 365 * 24 * HOUR)
         assert isinstance(decision, Held)
@@ -209,7 +225,7 @@ class GuardStateConformance:
         assert isinstance(guard.check("bob@example.org", "T1", T0 + HOUR), Allowed)
 
     def test_guard_soft_block_expires_from_stored_time(self) -> None:
-        guard = DeliveryGuard(self.make_state())
+        guard = DeliveryGuard(self._state())
         guard.record_bounce(bounce("a@example.org", BounceReason.MAILBOX_FULL), T0)
         held = guard.check("a@example.org", None, T0 + 2 * HOUR)
         assert isinstance(held, Held)
@@ -217,12 +233,12 @@ class GuardStateConformance:
         assert isinstance(guard.check("a@example.org", None, T0 + 3 * HOUR), Allowed)
 
     def test_guard_delay_never_blocks(self) -> None:
-        guard = DeliveryGuard(self.make_state())
+        guard = DeliveryGuard(self._state())
         assert guard.record_bounce(bounce("a@example.org", BounceReason.DELAYED), T0) == ()
         assert isinstance(guard.check("a@example.org", "T1", T0), Allowed)
 
     def test_guard_hard_block_survives_soft_bounce(self) -> None:
-        guard = DeliveryGuard(self.make_state())
+        guard = DeliveryGuard(self._state())
         guard.record_bounce(bounce("a@example.org", BounceReason.USER_UNKNOWN, hard=True), T0)
         guard.record_bounce(bounce("a@example.org", BounceReason.TRANSIENT, mid="b2@m"), T0 + HOUR)
         block = guard.block_for("a@example.org")
@@ -232,7 +248,7 @@ class GuardStateConformance:
 
     def test_guard_address_cap(self) -> None:
         settings = GuardSettings(address_caps=(Cap(limit=3, window=24 * HOUR),), ticket_caps=())
-        guard = DeliveryGuard(self.make_state(), settings)
+        guard = DeliveryGuard(self._state(), settings)
         for minute in range(3):
             moment = T0 + dt.timedelta(minutes=minute)
             assert isinstance(guard.check("a@example.org", f"T{minute}", moment), Allowed)
@@ -253,7 +269,7 @@ class GuardStateConformance:
             flood_window=24 * HOUR,
             flood_block=12 * HOUR,
         )
-        guard = DeliveryGuard(self.make_state(), settings)
+        guard = DeliveryGuard(self._state(), settings)
         guard.record_sent("a@example.org", "T1", T0)
         guard.record_sent("b@example.org", "T1", T0)
         held = guard.check("c@example.org", "T1", T0 + dt.timedelta(minutes=5))
@@ -281,7 +297,10 @@ def run_conformance(factory: StateFactory) -> None:
     runner = _Run()
     for name in sorted(dir(runner)):
         if name.startswith("test_"):
-            getattr(runner, name)()
+            try:
+                getattr(runner, name)()
+            finally:
+                runner.teardown_method()
 
 
 __all__ = ["GuardStateConformance", "bounce", "run_conformance"]
