@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpmail.adapters.memory import MemoryStore
 from helpmail.adapters.sqlite import SqliteStore
@@ -58,6 +60,7 @@ def make_desk(store: Store, rules: RuleSet, **settings: object) -> Desk:
         ("SV: VS: WG: Drucker", "drucker"),
         ("Reboot: now", "reboot: now"),
         ("Re:", ""),
+        (" " * 30 + "Re:  Re : x", "x"),
     ],
 )
 def test_normalise_subject(subject: str, key: str) -> None:
@@ -162,3 +165,15 @@ def test_rules_are_evaluated_once_for_a_new_conversation(store: Store) -> None:
 
     Desk(store=store, clock=FakeClock(), rules=counting).process_raw(make_mail())
     assert len(calls) == 1
+
+
+@given(st.text(max_size=200))
+def test_normalise_subject_is_idempotent(subject: str) -> None:
+    once = normalise_subject(subject)
+    assert normalise_subject(once) == once
+
+
+@given(st.lists(st.sampled_from(["Re:", "AW: ", "Fwd:", "RE[3]:", " "]), max_size=60), st.text())
+def test_prefixes_never_change_the_thread(prefixes: list[str], subject: str) -> None:
+    base = normalise_subject(subject)
+    assert normalise_subject("".join(prefixes) + base) == base

@@ -143,8 +143,8 @@ class TicketRef:
 #: Reply and forward prefixes of many mail programs and languages (Re, AW, Fwd, WG, SV, VS, Antw,
 #: TR, RV, Odp, R), optionally counted (``Re[2]:``); one prefix per match, bounded, linear time.
 _SUBJECT_PREFIX = re.compile(
-    r"^\s{0,20}(?:re|aw|fw|fwd|wg|sv|vs|antw|tr|rv|odp|r|ref|rif|enc)"
-    r"\s{0,5}(?:\[\d{1,4}\]|\(\d{1,4}\))?\s{0,5}[:：]\s{0,20}",
+    r"\s*(?:re|aw|fw|fwd|wg|sv|vs|antw|tr|rv|odp|r|ref|rif|enc)"
+    r"\s{0,5}(?:\[\d{1,4}\]|\(\d{1,4}\))?\s{0,5}[:：]\s*",
     re.IGNORECASE,
 )
 
@@ -152,13 +152,10 @@ _SUBJECT_PREFIX = re.compile(
 def normalise_subject(subject: str) -> str:
     """The subject a thread keeps: reply/forward prefixes (``Re:``, ``AW:``, ``Fwd:``...)
     stripped, white space collapsed, case folded. ``""`` when nothing is left."""
-    text = subject
-    for _ in range(20):
-        stripped = _SUBJECT_PREFIX.sub("", text, count=1)
-        if stripped == text:
-            break
-        text = stripped
-    return " ".join(text.split()).casefold()
+    pos = 0
+    while (found := _SUBJECT_PREFIX.match(subject, pos)) is not None and found.end() > pos:
+        pos = found.end()
+    return " ".join(subject[pos:].split()).casefold()
 
 
 def _on_ticket(
