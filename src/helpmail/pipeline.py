@@ -19,9 +19,9 @@ never crashes the pipeline, its defects are traced.
 :func:`decide` runs, in order: dedupe, own loop, ticket reference (then a scanner rule's number
 pattern or same-subject match), the desk steps when ``desk`` settings are given
 (:func:`helpmail.desk.steps.desk_steps`: own sender, support address, sender, spam, admission;
-a rejected mail is ``dropped``, a suspended one ``suspended`` with the :class:`Suspension` to
-keep), the scanner rules' plan, and the import semantics (new ticket or follow-up). Bounces,
-complaints and delivery reports skip the desk steps.
+a rejected mail is ``dropped``, a suspended one ``suspended`` with the
+:class:`~helpmail.suspended.Suspension` to keep), the scanner rules' plan, and the import
+semantics (new ticket or follow-up). Bounces, complaints and delivery reports skip the desk steps.
 
 The steps built by other parts of helpmail are seams (callables passed in) whose defaults are the
 real ones, imported on first use: ``classify`` and ``parse_bounce`` (:mod:`helpmail.bounces`),
