@@ -330,7 +330,7 @@ def test_the_installed_helpmail_command_runs_the_demo(tmp_path: Path) -> None:
         env=env,
     )
     assert completed.returncode == 0, completed.stderr
-    assert "30 messages: 16 created" in completed.stdout
+    assert "32 messages: 17 created" in completed.stdout
     assert (tmp_path / "demo" / "helpmail-demo.sqlite3").is_file()
     assert completed.stderr == ""
 

@@ -51,6 +51,10 @@ EXPECTED: dict[str, tuple[str, str | None, str]] = {
     "29-spam-prize-trusted-spamassassin": ("suspended", None, "suspended: spam"),
     # [admission] blocklist: leadgen-blast.example with strength "reject"
     "30-blocked-sender-leadgen": ("dropped", None, "rejected (blocklist)"),
+    # the delivery guard: Petra's mailbox is full (a soft bounce blocks her address for 3 h) ...
+    "31-de-bounce-mailbox-full": ("bounce_attached", "12", "(mailbox_full)"),
+    # ... so her next request gets no confirmation, with the guard's reason
+    "32-de-new-from-full-mailbox": ("created", "17", "ticket #17 created"),
 }
 
 
@@ -103,9 +107,9 @@ def test_every_demo_mail_ends_up_where_the_story_says(
         assert (got_outcome, got_ticket) == (outcome, ticket), (stem, summary)
         assert phrase in summary, (stem, summary)
     assert result["counts"] == {
-        "created": 16,
+        "created": 17,
         "follow_up": 9,
-        "bounce_attached": 1,
+        "bounce_attached": 2,
         "duplicate": 1,
         "dropped": 2,
         "suspended": 1,
@@ -119,7 +123,7 @@ def test_the_demo_database_holds_the_tickets(demo_run: tuple[Path, dict[str, obj
     store = SqliteStore(Path(str(result["database"])), readonly=True)
     try:
         tickets = {ticket.number: ticket for ticket in store.tickets()}
-        assert len(tickets) == 16
+        assert len(tickets) == 17
         assert tickets["1"].title == "Cannot log in after password reset"
         assert tickets["1"].status == "customer replied"  # follow_up_status of the demo config
         assert tickets["6"].status == "email imported"
@@ -155,11 +159,11 @@ def test_importing_the_demo_mailbox_again_imports_nothing_new(
 def test_the_readable_summary_names_every_mail(tmp_path: Path) -> None:
     out = _capture(["demo", "--dir", str(tmp_path / "text")])
     lines = out.splitlines()
-    assert lines[0] == "helpmail demo: 30 sample mails imported into a fresh SQLite store"
+    assert lines[0] == "helpmail demo: 32 sample mails imported into a fresh SQLite store"
     for stem, (_outcome, _ticket, phrase) in EXPECTED.items():
         line = next(line for line in lines if line.startswith(stem[:2] + "  "))
         assert phrase in line, line
-    summary = "30 messages: 16 created, 9 follow up, 1 bounce attached, 1 duplicate, 2 dropped"
+    summary = "32 messages: 17 created, 9 follow up, 2 bounce attached, 1 duplicate, 2 dropped"
     assert summary + ", 1 suspended" in out
     assert f"database:  {tmp_path / 'text' / 'helpmail-demo.sqlite3'}" in out
     assert f"outbox:    {tmp_path / 'text' / 'outbox'}" in out
@@ -249,6 +253,19 @@ def test_automated_duplicate_suspended_and_rejected_mail_cause_no_mail(
 ) -> None:
     found = _mails(demo_run[1])[stem]
     assert found["sent"] == []
+
+
+def test_an_address_the_guard_holds_gets_no_mail_and_the_reason_is_shown(
+    demo_run: tuple[Path, dict[str, object]],
+) -> None:
+    found = _mails(demo_run[1])["32-de-new-from-full-mailbox"]
+    assert "petra.schulz@kunde.example" not in [m["to"] for m in found["sent"]]
+    assert [m["to"] for m in found["sent"]] == ["dana@acme.example", "first-level@acme.example"]
+    (held,) = found["suppressed"]
+    assert held["who"] == "petra.schulz@kunde.example (import_customer)"
+    assert held["why"].startswith(
+        "held by the delivery guard (address blocked: mailbox_full) until"
+    )
 
 
 def test_automated_mail_says_why_nobody_got_a_mail(

@@ -25,8 +25,10 @@ from helpmail.tickets import events as ev
 def demo_outbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Notifier, Path]:
     from helpmail.adapters.mailbox import MaildirSource
     from helpmail.adapters.sqlite import SqliteStore
+    from helpmail.adapters.sqlite_guard import SqliteGuardState
     from helpmail.cli.demo import deliver
     from helpmail.config import parse_toml
+    from helpmail.guard import DeliveryGuard
     from helpmail.service import Desk
 
     folder = tmp_path_factory.mktemp("demo-notify")
@@ -42,14 +44,18 @@ def demo_outbox(tmp_path_factory: pytest.TempPathFactory) -> tuple[Notifier, Pat
     deliver(mailbox.path)
     store = SqliteStore(config.database.path)
     source = MaildirSource(mailbox.path)
-    notifier = notifier_from_config(config, MaildirOutbox(folder / "outbox"))
+    state = SqliteGuardState(config.database.path)
+    guard = DeliveryGuard(state)
+    notifier = notifier_from_config(config, MaildirOutbox(folder / "outbox"), guard)
     try:
-        Desk(store=store, settings=config.import_settings(mailbox), on_events=notifier).import_from(
-            source
+        desk = Desk(
+            store=store, settings=config.import_settings(mailbox), on_events=notifier, guard=guard
         )
+        desk.import_from(source)
     finally:
         source.close()
         store.close()
+        state.close()
     return notifier, folder / "outbox"
 
 
@@ -72,7 +78,19 @@ def test_demo_import_confirmations_land_in_the_outbox(demo_outbox: tuple[Notifie
     assert len(mails) == sum(len(d.receipts) for d in notifier.log)
     staff = {"dana@acme.example", "sam@acme.example", "first-level@acme.example"}
     customers = [m for m in mails if m["To"].addresses[0].addr_spec not in staff]
-    assert len(customers) == len(human_created)
+    # every customer who opened a ticket gets the confirmation, unless the delivery guard holds
+    # the address (Petra's mailbox was full: mail 31)
+    held = [
+        s
+        for d in notifier.log
+        for s in (d.plan.resolution.suppressed if d.plan is not None else ())
+        if s.reason is SuppressReason.HELD
+    ]
+    assert [s.who for s in held] == ["petra.schulz@kunde.example"]
+    assert len(customers) == len(human_created) - len(held)
+    human_created = [
+        e for e in human_created if e.ticket.reporter_address not in {s.who for s in held}
+    ]
     by_to = {str(m["To"].addresses[0].addr_spec): m for m in customers}
     for event in human_created:
         message = by_to[str(event.ticket.reporter_address)]

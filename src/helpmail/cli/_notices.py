@@ -117,6 +117,20 @@ def _subject(delivery_subject: object) -> str:
     return " ".join(str(delivery_subject).split())
 
 
+def _held(guard_reason: str | None, detail: str) -> str:
+    """``held by the delivery guard (address blocked: mailbox_full)``: the guard's reason and
+    the bounce reason its detail names, without the rest of the detail (``helpmail explain`` and
+    the guard's own records have it)."""
+    from helpmail.bounces.model import BounceReason
+
+    why = "held by the delivery guard"
+    if guard_reason:
+        why += f" ({guard_reason.replace('_', ' ')}"
+        bounce = next((r.value for r in BounceReason if re.search(rf"\b{r.value}\b", detail)), None)
+        why += f": {bounce})" if bounce else ")"
+    return why
+
+
 def sent(deliveries: Sequence[Delivery]) -> list[tuple[str, str]]:
     """``(recipient, subject)`` of every mail the deliveries sent (or wrote to the outbox)."""
     found = []
@@ -147,12 +161,13 @@ def suppressed(deliveries: Sequence[Delivery]) -> list[tuple[str, str]]:
             found.append(("", f"nobody is notified of {str(resolution.kind).replace('_', ' ')}"))
             continue
         for entry in reasons:
-            why = str(entry.reason).replace("_", " ")
-            if entry.guard_reason:
-                why += f" ({entry.guard_reason})"
+            if entry.reason == "held":
+                why = _held(entry.guard_reason, entry.detail)
+            else:
+                why = str(entry.reason).replace("_", " ")
             if entry.until is not None:
                 why += f" until {entry.until:%Y-%m-%d %H:%M} UTC"
-            if entry.detail:
+            if entry.detail and entry.reason != "held":
                 why += f": {entry.detail}"
             who = entry.who if not entry.who.startswith("(") else ""
             found.append((f"{who} ({entry.role})" if who else f"the {entry.role}", why))
