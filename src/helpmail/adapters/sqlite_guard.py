@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from helpmail.adapters._sqlite_side import close_side_db, open_side_db
 from helpmail.bounces.model import BounceReason
 from helpmail.errors import StoreError
 from helpmail.guard import AddressBlock, Direction, MailRecord, TicketBlock
@@ -101,21 +102,14 @@ class SqliteGuardState:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open the guard state in {self.path}: {error}") from None
-        try:
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.executescript(_SCHEMA)
-            self._check_version()
-        except (sqlite3.Error, StoreError) as error:
-            self._db.close()  # a refused file must not leave its connection open
-            if isinstance(error, StoreError):
-                raise
-            raise StoreError(f"cannot open the guard state in {self.path}: {error}") from None
+        self._db = open_side_db(
+            self.path,
+            schema=_SCHEMA,
+            what="the guard state",
+            wal=True,
+            version_table="guard_schema",
+            version=SCHEMA_VERSION,
+        )
 
     def __enter__(self) -> SqliteGuardState:
         return self
@@ -123,26 +117,11 @@ class SqliteGuardState:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT version FROM guard_schema WHERE id = 1").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT OR IGNORE INTO guard_schema (id, version) VALUES (1, ?)", (SCHEMA_VERSION,)
-            )
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"the guard state in {self.path} has schema version {row[0]}; this helpmail "
-                f"reads version {SCHEMA_VERSION} (upgrade helpmail)"
-            )
-
     def __repr__(self) -> str:
         return f"SqliteGuardState({self.path!r})"
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        except sqlite3.Error as error:  # pragma: no cover - close rarely fails
-            raise StoreError(f"cannot close the guard state: {error}") from None
+        close_side_db(self._db, "the guard state")
 
     # -- address blocks ------------------------------------------------------------------------
 

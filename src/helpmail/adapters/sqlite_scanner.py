@@ -12,6 +12,7 @@ import datetime as dt
 import sqlite3
 from pathlib import Path
 
+from helpmail.adapters._sqlite_side import close_side_db, open_side_db
 from helpmail.errors import StoreError
 from helpmail.scanner.state import CheckRecord, FolderState
 
@@ -43,12 +44,7 @@ class SQLiteScanState:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open scan state in {self.path}: {error}") from None
+        self._db = open_side_db(self.path, schema=_SCHEMA, what="the scan state")
 
     def __repr__(self) -> str:
         return f"SQLiteScanState({self.path!r})"
@@ -130,4 +126,4 @@ class SQLiteScanState:
         return self._check(mailbox, only_ok=True)
 
     def close(self) -> None:
-        self._db.close()
+        close_side_db(self._db, "the scan state")
