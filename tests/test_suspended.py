@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -76,10 +78,13 @@ class IdempotentImporter:
 
 
 @pytest.fixture(params=["memory", "sqlite"])
-def queue(request: pytest.FixtureRequest, tmp_path: Path) -> SuspendedQueue:
+def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SuspendedQueue]:
     if request.param == "memory":
-        return MemorySuspendedQueue()
-    return SqliteSuspendedQueue(tmp_path / "desk.sqlite")
+        yield MemorySuspendedQueue()
+        return
+    sqlite_queue = SqliteSuspendedQueue(tmp_path / "desk.sqlite")
+    yield sqlite_queue
+    sqlite_queue.close()
 
 
 def test_memory_queue_conforms() -> None:
@@ -176,7 +181,7 @@ def test_unknown_entry(queue: SuspendedQueue) -> None:
 
 def test_sqlite_queue_survives_reopening_and_shares_the_file(tmp_path: Path) -> None:
     path = tmp_path / "desk.sqlite"
-    with sqlite3.connect(path) as other:  # the desk's own tables in the same file
+    with closing(sqlite3.connect(path)) as other, other:  # the desk's tables in the same file
         other.execute("CREATE TABLE tickets (id TEXT PRIMARY KEY)")
     queue = SqliteSuspendedQueue(path)
     entry = suspended_entry(queue)
@@ -185,7 +190,7 @@ def test_sqlite_queue_survives_reopening_and_shares_the_file(tmp_path: Path) -> 
     again = reopened.get(entry.id)
     assert again == entry
     reopened.close()
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = db.execute("SELECT version FROM suspended_schema").fetchone()[0]
     assert {"tickets", "suspended_mail", "suspended_schema"} <= tables
@@ -209,7 +214,7 @@ def test_two_agents_cannot_accept_and_reject_the_same_mail(tmp_path: Path) -> No
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "desk.sqlite"
     SqliteSuspendedQueue(path).close()
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("UPDATE suspended_schema SET version = 99")
     with pytest.raises(StoreError, match="schema version 99"):
         SqliteSuspendedQueue(path)

@@ -247,6 +247,8 @@ class SqliteStore:
                 self._migrate()
             version = self.schema_version()
         except sqlite3.Error as error:
+            if getattr(self, "_db", None) is not None:
+                self._db.close()  # a file that cannot be opened as a store keeps no connection
             raise StoreError(f"cannot open ticket store {self.path}: {error}") from error
         if version > SCHEMA_VERSION:
             self._db.close()

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from helpmail.adapters._sqlite_side import close_side_db, open_side_db
 from helpmail.errors import StoreError
 from helpmail.suspended import (
     Decision,
@@ -110,26 +111,13 @@ class SqliteSuspendedQueue:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 5000")
-            self._db.executescript(_SCHEMA)
-            self._check_version()
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open the suspended queue in {self.path}: {error}") from None
-
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT version FROM suspended_schema WHERE id = 1").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT OR IGNORE INTO suspended_schema (id, version) VALUES (1, ?)",
-                (SCHEMA_VERSION,),
-            )
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"the suspended queue in {self.path} has schema version {row[0]}; this helpmail "
-                f"reads version {SCHEMA_VERSION} (upgrade helpmail)"
-            )
+        self._db = open_side_db(
+            self.path,
+            schema=_SCHEMA,
+            what="the suspended queue",
+            version_table="suspended_schema",
+            version=SCHEMA_VERSION,
+        )
 
     def __repr__(self) -> str:
         return f"SqliteSuspendedQueue({self.path!r})"
@@ -225,10 +213,7 @@ class SqliteSuspendedQueue:
         return _row(tuple(row))
 
     def close(self) -> None:
-        try:
-            self._db.close()
-        except sqlite3.Error as error:  # pragma: no cover - close rarely fails
-            raise StoreError(f"cannot close the suspended queue: {error}") from None
+        close_side_db(self._db, "the suspended queue")
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteSuspendedQueue"]
