@@ -30,8 +30,8 @@ nox.options.sessions = ["tests", "lint", "typecheck", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 TEST_DEPS = ["pytest>=8", "hypothesis>=6.100", "aiosmtpd>=1.4"]
-LINT_DEPS = ["ruff>=0.6"]
-TYPE_DEPS = ["mypy>=1.11", *TEST_DEPS]
+LINT_DEPS = ["ruff>=0.17,<0.18"]  # pinned minor: new rules land in minor releases
+TYPE_DEPS = ["mypy>=2.4,<2.5", *TEST_DEPS]
 DOC_DEPS = ["sphinx>=7.2", "myst-parser>=3", "furo>=2024.1"]
 BENCH_DEPS = ["flufl.bounce", "email-reply-parser", "mail-parser-reply", "quotequail", "talon"]
 
