@@ -465,6 +465,52 @@ def test_delayed_and_temporary_rules() -> None:
     )  # fmt: skip
 
 
+def test_cause_beats_throttling_and_definitive_wording_beats_status_class() -> None:
+    # a limit *because of* reputation is a reputation block, not a busy server
+    assert decide_reason(
+        status="4.7.650",
+        reply_code="451",
+        text="451 4.7.650 The mail server [192.0.2.25] has been temporarily rate limited due to "
+        "IP reputation.",
+    ) == (R.REJECTED_POLICY, False)
+    assert decide_reason(
+        status=None,
+        reply_code="450",
+        text="450 service permits 2 unverifyable sending IPs - a.example is not 203.0.113.2",
+    ) == (R.REJECTED_POLICY, False)
+    # plain rate limits stay transient
+    assert decide_reason(status="4.7.0", reply_code="421", text="421 4.7.0 rate limited")[0] is (
+        R.TRANSIENT
+    )
+    # a locked *account* exists; "try again later" does not make it a busy server
+    assert decide_reason(
+        status="5.7.1",
+        reply_code="550",
+        text="550 5.7.1 <k@example.com>: Recipient address rejected: User k@example.com "
+        "temporary locked. Please try again later!",
+    ) == (R.ACCOUNT_DISABLED, False)
+    # a locked mailbox *file* is not an account: stays as the rest of the text says
+    assert (
+        decide_reason(
+            status="4.2.0", reply_code="451", text="mailbox temporarily locked, try again later"
+        )[0]
+        is not R.ACCOUNT_DISABLED
+    )
+    # RFC 7505 null MX: the domain accepts no mail, even if the report says 4.0.0 (soft: the
+    # status was temporary); other temporary "unknown domain" wording stays transient
+    null_mx = (
+        "DNS Error: 1 DNS type 'mx' lookup of a.example responded with code NOERROR The domain "
+        "a.example doesn't receive email according to the administrator: returned Null MX"
+    )
+    assert decide_reason(status="4.0.0", reply_code=None, text=null_mx) == (
+        R.DOMAIN_UNKNOWN, False,
+    )  # fmt: skip
+    assert decide_reason(status="5.1.10", reply_code="556", text=null_mx) == (
+        R.DOMAIN_UNKNOWN, True,
+    )  # fmt: skip
+    assert decide_reason(status="4.4.0", reply_code="451", text="Host unknown")[0] is R.TRANSIENT
+
+
 def test_text_beats_generic_codes_and_dialogue_corrects() -> None:
     assert decide_reason(status="5.0.0", reply_code="550", text="Mailbox full")[0] is R.MAILBOX_FULL
     assert decide_reason(status="5.7.1", reply_code="550", text="Relay access denied")[0] is (

@@ -98,14 +98,8 @@ KNOWN_RECIPIENT_MISSES = {
 }
 KNOWN_REASON_MISSES = {
     "sisimai-dev/maildir/bsd/lhost-amazonses-01.eml": FILTERED,
-    "sisimai-dev/maildir/bsd/lhost-amazonses-19.eml": (
-        "Sisimai: account_disabled; helpmail: transient (status 5.7.1)"
-    ),
     "sisimai-dev/maildir/bsd/lhost-dragonfly-17.eml": (
         "Sisimai: unknown; helpmail: rejected_policy (status 5.0.0)"
-    ),
-    "sisimai-dev/maildir/bsd/lhost-exim-41.eml": (
-        "Sisimai: rejected_policy; helpmail: transient (status None)"
     ),
     "sisimai-dev/maildir/bsd/lhost-office365-13.eml": (
         "Sisimai: unknown; helpmail: user_unknown (status 5.1.10)"
@@ -147,12 +141,9 @@ KNOWN_REASON_MISSES = {
     "sisimai-dev/maildir/bsd/rfc3464-35.eml": FILTERED,
     "sisimai-dev/maildir/bsd/rfc3464-43.eml": STATUS_CLASS,
     "sisimai-dev/maildir/bsd/rfc3464-57.eml": FILTERED,
-    "sisimai-dev/maildir/bsd/rfc3464-59.eml": TEMPORARY,
-    "sisimai-dev/maildir/bsd/rhost-gsuite-03.eml": TEMPORARY,
     "sisimai-dev/maildir/bsd/rhost-messagelabs-03.eml": (
         "Sisimai: user_unknown; helpmail: rejected_policy (status 5.0.0)"
     ),
-    "sisimai-dev/maildir/bsd/rhost-microsoft-05.eml": STATUS_CLASS,
     "sisimai-dev/maildir/bsd/rhost-spectrum-01.eml": (
         "Sisimai: transient; helpmail: rejected_policy (status 5.1.0)"
     ),

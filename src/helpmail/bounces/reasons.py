@@ -207,6 +207,17 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"purported responsible address",
         ),
     ),
+    # A limit *because of* reputation or an unverifiable sending host is a reputation block that
+    # throttles: the cause decides, not the throttling (Microsoft "451 4.7.650 ... rate limited
+    # due to IP reputation"; "service permits 2 unverifyable sending IPs", a PTR check).
+    (
+        R.REJECTED_POLICY,
+        _rx(
+            r"(?:because of|due to) (?:(?:your|the|our|poor|bad|low|ip|sender|sending) ){0,3}"
+            r"reputation",
+            r"unverif(?:y|i)able sending ip",
+        ),
+    ),
     # Rate limits before "blocked" (Tencent: "Ip frequency limited ... Blocked").
     (
         R.TRANSIENT,
@@ -352,6 +363,10 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"account (?:is )?unavailable",
             r"tried to reach is (?:disabled|inactive|suspended)",
             r"recipient account is blocked",
+            # "User kijitora@example.com temporary locked. Please try again later!" (a locked
+            # account: it exists, it is not a busy server)
+            # (a *user* or *account*: "mailbox locked" is also a busy file lock, Dovecot's)
+            r"(?:account|user) (?:\S+ )?(?:is |has been )?temporar(?:y|ily) locked",
             r"compte du destinataire est bloque",
         ),
     ),
@@ -692,6 +707,14 @@ GENERIC_STATUSES = frozenset(
     {"0.0", "1.0", "2.0", "3.0", "4.0", "5.0", "6.0", "7.0", "7.1", "1.1", "4.4", "4.7", "4.1"}
 )
 
+#: Wording that names a condition which is permanent by definition, whatever the class of the
+#: status beside it. RFC 7505 §4.1: a domain that publishes a null MX accepts no mail, and an
+#: SMTP client "MUST NOT" attempt delivery; Gmail still reports it with ``4.0.0``. Such a reason
+#: is kept (it stays soft: the status was temporary), instead of turning into ``transient``.
+PERMANENT_BY_DEFINITION: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
+    (R.DOMAIN_UNKNOWN, _rx(r"null mx", r"rfc ?7505")),
+)
+
 #: Bare SMTP reply codes (RFC 5321 §4.2.3) when there is neither a status nor a telling text.
 REPLY_CODE_REASONS: Mapping[str, BounceReason] = MappingProxyType(
     {
@@ -879,6 +902,6 @@ def decide_reason(
     ):
         reason = R.REJECTED_POLICY
     temporary = (code or "").startswith("4") or (not code and (reply_code or "").startswith("4"))
-    if temporary and reason in HARD_REASONS:
+    if temporary and reason in HARD_REASONS and not _first(PERMANENT_BY_DEFINITION, flat):
         reason = R.TRANSIENT
     return reason, reason in HARD_REASONS and not temporary
