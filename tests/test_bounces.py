@@ -208,6 +208,32 @@ def test_mta_text_formats(text: str, reason: BounceReason, hard: bool, status: s
     assert classify(parse_mail(text.encode())).kind == "bounce"
 
 
+SENDMAIL_V5 = (
+    "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.desk.example>\n"
+    "To: support@desk.example\n"
+    "Subject: Returned mail: User unknown\n"
+    "\n"
+    "   ----- Transcript of session follows -----\n"
+    "554 <bob@example.edu>... Remote protocol error: Connection reset by peer\n"
+    "550 example.or.jp (smtp)... 550 Host unknown\n"
+    "554 <carol@example.or.jp>... 550 Host unknown (Authoritative answer from name server)\n"
+    "421 example.org (smtp)... Deferred: Connection timed out\n"
+    "550 <dave@example.org>... User unknown\n"
+    "   ----- Unsent message follows -----\n" + ORIGINAL
+)
+
+
+def test_sendmail_lines_with_reply_codes_end_each_recipients_diagnostic() -> None:
+    """A recipient's diagnostic stops at the next "554 <user@host>..." or host line: Sendmail's
+    "Host unknown" for one domain is not the reason of the recipient above it."""
+    found = {r.address: (r.reason, r.hard) for r in mail(SENDMAIL_V5).recipients}
+    assert found == {
+        "bob@example.edu": (R.TRANSIENT, False),
+        "carol@example.or.jp": (R.DOMAIN_UNKNOWN, True),
+        "dave@example.org": (R.USER_UNKNOWN, True),
+    }
+
+
 def test_original_message_id_from_a_text_bounce() -> None:
     bounce = mail(POSTFIX)
     assert bounce.original_message_id == "hm.n.42.abc.n1.sig@desk.example"

@@ -123,11 +123,8 @@ KNOWN_REASON_MISSES = {
     "sisimai-dev/maildir/bsd/lhost-trendmicro-03.eml": (
         "Sisimai: user_unknown; helpmail: rejected_policy (status None)"
     ),
-    "sisimai-dev/maildir/bsd/lhost-v5sendmail-03.eml": (
-        "Sisimai: user_unknown; helpmail: transient (status None)"
-    ),
     "sisimai-dev/maildir/bsd/lhost-v5sendmail-05.eml": (
-        "Sisimai: rejected_policy; helpmail: domain_unknown (status None)"
+        "Sisimai: rejected_policy; helpmail: transient (status None)"
     ),
     "sisimai-dev/maildir/bsd/lhost-v5sendmail-07.eml": (
         "Sisimai: rejected_policy; helpmail: domain_unknown (status None)"

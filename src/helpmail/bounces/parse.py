@@ -657,7 +657,12 @@ def _text_about(view: _View, address: str) -> str:
 
 
 #: A line that starts with an address (maybe in brackets or quotes): the next entry of a list.
-_ENTRY_START = re.compile(rf"[<\"'(\[]?{_ADDR}[>\"')\]]?(?:[ \t:.]|$)")
+#: Sendmail prefixes its per-recipient lines with the reply code ("554 <user@host>... reason")
+#: and writes per-host lines between them ("550 example.org (smtp)... 550 Host unknown"): each
+#: starts the next entry too, so one recipient's diagnostic never runs into the next one's.
+_ENTRY_START = re.compile(
+    rf"(?:[45]\d\d[ \t]+)?(?:[<\"'(\[]?{_ADDR}[>\"')\]]?(?:[ \t:.]|$)|[\w.-]+ \(smtp\)\.\.\.)"
+)
 
 
 def _new_entry(line: str, address: str) -> bool:
