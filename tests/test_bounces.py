@@ -293,6 +293,31 @@ def test_rfc3464_several_recipients() -> None:
     assert bounce.hard
 
 
+def test_a_bounce_wrapped_by_a_gateway_is_read_from_the_inner_report() -> None:
+    """A relay that bounces a bounce returns the DSN as its "original": the recipients are the
+    inner report's, never the wrapped DSN's own To (our sender)."""
+    inner = dsn(
+        "Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.1.1\n",
+        returned="message/rfc822",
+    )
+    outer = (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@gw.example.net>\n"
+        "To: support@desk.example\n"
+        "Subject: Returned mail: see transcript for details\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/mixed; boundary="outer"\n\n'
+        "--outer\nContent-Type: text/plain\n\n"
+        "----- The following addresses had permanent delivery errors -----\n\n"
+        f"--outer\nContent-Type: message/rfc822\n\n{inner}\n--outer--\n"
+    )
+    bounce = mail(outer)
+    assert [(r.address, r.reason, r.hard) for r in bounce.recipients] == [
+        ("bob@example.com", R.USER_UNKNOWN, True)
+    ]
+    assert bounce.format == "wrapped-rfc3464"
+    assert bounce.original_message_id == "hm.n.42.abc.n1.sig@desk.example"
+
+
 def test_rfc3464_returned_message_rfc822_and_reply_fallback() -> None:
     text = dsn(
         "Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.1.1\n",

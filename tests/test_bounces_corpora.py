@@ -81,18 +81,14 @@ KNOWN_RECIPIENT_MISSES = {
     "sisimai-dev/maildir/bsd/lhost-fml-03.eml": "want neko@example.co.jp, got nothing",
     "sisimai-dev/maildir/bsd/lhost-googleworkspace-01.eml": "want nekochan@example.co.jp",
     "sisimai-dev/maildir/bsd/lhost-kddi-03.eml": "want kijitora@00000000000000.dion.ne.jp",
-    "sisimai-dev/maildir/bsd/lhost-x5-01.eml": "want kijitora@neko.example.org",
     "sisimai-dev/maildir/dos/lhost-apachejames-01.eml": "want 00000000000@vtext.example.com",
     "sisimai-dev/maildir/dos/lhost-googleworkspace-01.eml": "want nekochan@example.co.jp",
-    "sisimai-dev/maildir/dos/lhost-x5-01.eml": "want kijitora@neko.example.org",
     "sisimai-dev/maildir/err/make-test-36.eml": (
         "want non-existent-user-address-of-ntt-docomo@docomo.ne.jp"
     ),
     "sisimai-dev/maildir/mac/lhost-apachejames-01.eml": "want 00000000000@vtext.example.com",
     "sisimai-dev/maildir/mac/lhost-googleworkspace-01.eml": "want nekochan@example.co.jp",
-    "sisimai-dev/maildir/mac/lhost-x5-01.eml": "want kijitora@neko.example.org",
     "flufl-bounce/aol_01.txt": "want screenname@aol.com, got ['xxx@lists.xxx.com']",
-    "flufl-bounce/dsn_15.txt": "want userx@example.com, got ['gpc-talk-bounces@grizz.org']",
     "flufl-bounce/simple_20.txt": "want userx@example.com, got nothing",
     "flufl-bounce/yale_01.txt": "want userx@cs.yale.edu, got ['name@cs.yale.edu']",
 }

@@ -940,7 +940,28 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
         )
 
 
-def _parse(mail: InboundMail) -> Bounce | None:
+#: The returned "original" is itself a delivery report: a gateway (a filtering relay, a
+#: forwarder) bounced the bounce, or wrapped the DSN it received (RFC 3464 §2: a report is a
+#: ``multipart/report`` with ``report-type=delivery-status``).
+_INNER_REPORT = re.compile(
+    r"^content-type:[ \t]*multipart/report;[^\n]*(?:\n[ \t][^\n]*)*"
+    r"report-type=\"?(?:global-)?delivery-status",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _inner_bounce(view: _View, depth: int) -> Bounce | None:
+    """The bounce carried as the returned original, read with the same rules (one level deep):
+    its recipients are the ones that failed; the wrapper's own report names nobody."""
+    if depth > 0 or not _INNER_REPORT.search(view.returned):
+        return None
+    from helpmail.mail import parse_mail
+
+    inner = _parse(parse_mail(view.returned.encode("utf-8", "replace")), depth + 1)
+    return inner if inner is not None and inner.recipients else None
+
+
+def _parse(mail: InboundMail, depth: int = 0) -> Bounce | None:
     mail = _normalised(mail)
     view = _view(mail)
     original_id, original_subject = _original_headers(view)
@@ -987,6 +1008,13 @@ def _parse(mail: InboundMail) -> Bounce | None:
     if not rows and looks:
         rows, fmt = _text_rows(view)
         rows = [attrs.evolve(r, extra_text=_text_about(view, r.address)) for r in rows]
+    if not rows and looks and (inner := _inner_bounce(view, depth)) is not None:
+        return attrs.evolve(
+            inner,
+            message_id=mail.message_id,
+            arrival=mail.date,
+            format=f"wrapped-{inner.format}",
+        )
     if not rows and looks:
         # Last resort: the report names nobody, but the returned original had one recipient.
         returned_to = _returned_to(view)
