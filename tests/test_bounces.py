@@ -576,6 +576,14 @@ def test_text_beats_generic_codes_and_dialogue_corrects() -> None:
         decide_reason(status="5.1.0", reply_code="550", text="Address unknown", command="MAIL")[0]
         is R.REJECTED_POLICY
     )
+    # ... but a 553 reply ("mailbox name not allowed", RFC 5321 §4.2.3) is about the address
+    # itself, whatever X.7.X status comes with it; a 550 with 5.7.1 stays a filter's refusal
+    assert decide_reason(
+        status="5.7.1", reply_code="553", text="553 Invalid recipient bob@example.net"
+    ) == (R.USER_UNKNOWN, True)
+    assert decide_reason(
+        status="5.7.1", reply_code="550", text="550 5.7.1 550 User Unknown: bob@example.org"
+    ) == (R.REJECTED_POLICY, False)
     assert smtp_command("host x said: 550 (in reply to end of DATA command)") == "DATA"
     assert smtp_command("SMTP error from remote mail server after RCPT TO:<a@b.c>:") == "RCPT"
     assert smtp_command(">>> MAIL From:<a@b.c>\n<<< 250 ok\n>>> RCPT To:<x@y.z>\n<<< 550 no") == (

@@ -141,9 +141,6 @@ KNOWN_REASON_MISSES = {
         "Sisimai: transient; helpmail: rejected_policy (status 5.1.0)"
     ),
     "sisimai-dev/maildir/dos/lhost-amazonses-01.eml": FILTERED,
-    "sisimai-dev/maildir/dos/lhost-bigfoot-01.eml": (
-        "Sisimai: user_unknown; helpmail: rejected_policy (status 5.7.1)"
-    ),
     "sisimai-dev/maildir/dos/lhost-powermta-01.eml": (
         "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
     ),
@@ -164,9 +161,6 @@ KNOWN_REASON_MISSES = {
     ),
     "sisimai-dev/maildir/err/make-test-22.eml": FILTERED,
     "sisimai-dev/maildir/mac/lhost-amazonses-01.eml": FILTERED,
-    "sisimai-dev/maildir/mac/lhost-bigfoot-01.eml": (
-        "Sisimai: user_unknown; helpmail: rejected_policy (status 5.7.1)"
-    ),
     "sisimai-dev/maildir/mac/lhost-powermta-01.eml": (
         "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
     ),

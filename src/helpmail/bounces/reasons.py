@@ -876,7 +876,11 @@ def decide_reason(
     policy* status is a filter speaking -- when code and words disagree, helpmail takes the soft
     reading, because a wrong hard block silences a good address for good. A
     temporary status (RFC 3463 §3.1: ``4.X.X``) never gives a hard reason: it becomes
-    ``transient``. Hard means user or domain unknown with a permanent status.
+    ``transient`` (unless its wording is permanent by definition,
+    :data:`PERMANENT_BY_DEFINITION`: it then keeps its reason and stays soft). An ``X.7.X``
+    status does not overrule a ``553`` reply (RFC 5321 §4.2.3: "mailbox name not allowed"):
+    the reply code itself then speaks about the address. Hard means user or domain unknown
+    with a permanent status.
     """
     if delayed:
         return BounceReason.DELAYED, False
@@ -898,7 +902,9 @@ def decide_reason(
     if command == "MAIL" and reason in (R.USER_UNKNOWN, R.DOMAIN_UNKNOWN, R.UNKNOWN):
         reason = R.REJECTED_POLICY
     if reason is R.USER_UNKNOWN and (
-        command == "DATA" or detail == "2.0" or (detail or "").startswith("7.")
+        command == "DATA"
+        or detail == "2.0"
+        or ((detail or "").startswith("7.") and reply_code != "553")
     ):
         reason = R.REJECTED_POLICY
     temporary = (code or "").startswith("4") or (not code and (reply_code or "").startswith("4"))
