@@ -489,6 +489,9 @@ def test_line_ends_do_not_matter(text: str) -> None:
         ("5.0.0", "550 user is over quota", R.MAILBOX_FULL, False),
         ("4.3.1", "452 4.3.1 Insufficient system storage", R.SERVER_FULL, False),
         ("5.7.1", "550 5.7.1 Unable to relay", R.RELAY_DENIED, False),
+        ("5.0.0", "554 Message rejected: Email address is not verified. The following "
+         "identities failed the check in region EU-WEST-1: support@desk.example",
+         R.RELAY_DENIED, False),
         ("5.3.4", "552 5.3.4 Message size exceeds fixed maximum message size", R.TOO_BIG, False),
         ("5.2.1", "The email account that you tried to reach is disabled", R.ACCOUNT_DISABLED,
          False),

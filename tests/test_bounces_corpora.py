@@ -104,9 +104,6 @@ KNOWN_REASON_MISSES = {
     "sisimai-dev/maildir/bsd/lhost-postfix-05.eml": TEMPORARY,
     "sisimai-dev/maildir/bsd/lhost-postfix-07.eml": FILTERED,
     "sisimai-dev/maildir/bsd/lhost-postfix-49.eml": STATUS_CLASS,
-    "sisimai-dev/maildir/bsd/lhost-postfix-77.eml": (
-        "Sisimai: relay_denied; helpmail: rejected_policy (status 5.0.0)"
-    ),
     "sisimai-dev/maildir/bsd/lhost-powermta-01.eml": (
         "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
     ),

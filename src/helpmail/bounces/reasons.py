@@ -269,6 +269,11 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"denied relay",
             r"sorry, that domain isn'?t in my list of allowed rcpthosts",
             r"does not (?:accept|relay) mail for",
+            # a sending service refuses to send for an identity it has not verified (Amazon
+            # SES: "Email address is not verified. The following identities failed the
+            # check"): our relay refuses us, the recipient is fine
+            r"identities failed the check",
+            r"message rejected: email address is not verified",
         ),
     ),
     (
