@@ -532,6 +532,25 @@ def test_cause_beats_throttling_and_definitive_wording_beats_status_class() -> N
         reply_code="450",
         text="450 service permits 2 unverifyable sending IPs - a.example is not 203.0.113.2",
     ) == (R.REJECTED_POLICY, False)
+    # Yahoo's TSS04: deferred because of complaints, a reputation block
+    assert decide_reason(
+        status="4.7.0",
+        reply_code="421",
+        text="421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected "
+        "volume or user complaints",
+    ) == (R.REJECTED_POLICY, False)
+    # the remote server's quoted reply beats the relay's own label (Amazon SES)
+    assert decide_reason(
+        status="5.0.0",
+        reply_code="550",
+        text="5.1.0 - Unknown address error 550-'5.7.1 <0001@email-bounces.amazonses.com>... "
+        "Access denied' (delivery attempts: 0)",
+    ) == (R.REJECTED_POLICY, False)
+    assert decide_reason(
+        status="5.0.0",
+        reply_code="550",
+        text="5.1.0 - Unknown address error 550-'5.1.1 <bob@example.com>... User unknown'",
+    ) == (R.USER_UNKNOWN, True)
     # plain rate limits stay transient
     assert decide_reason(status="4.7.0", reply_code="421", text="421 4.7.0 rate limited")[0] is (
         R.TRANSIENT

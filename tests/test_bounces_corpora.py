@@ -93,14 +93,12 @@ KNOWN_RECIPIENT_MISSES = {
     "flufl-bounce/yale_01.txt": "want userx@cs.yale.edu, got ['name@cs.yale.edu']",
 }
 KNOWN_REASON_MISSES = {
-    "sisimai-dev/maildir/bsd/lhost-amazonses-01.eml": FILTERED,
     "sisimai-dev/maildir/bsd/lhost-dragonfly-17.eml": (
         "Sisimai: unknown; helpmail: rejected_policy (status 5.0.0)"
     ),
     "sisimai-dev/maildir/bsd/lhost-office365-13.eml": (
         "Sisimai: unknown; helpmail: user_unknown (status 5.1.10)"
     ),
-    "sisimai-dev/maildir/bsd/lhost-opensmtpd-13.eml": STATUS_CLASS,
     "sisimai-dev/maildir/bsd/lhost-postfix-05.eml": TEMPORARY,
     "sisimai-dev/maildir/bsd/lhost-postfix-07.eml": FILTERED,
     "sisimai-dev/maildir/bsd/lhost-postfix-49.eml": STATUS_CLASS,
@@ -137,7 +135,6 @@ KNOWN_REASON_MISSES = {
     "sisimai-dev/maildir/bsd/rhost-spectrum-01.eml": (
         "Sisimai: transient; helpmail: rejected_policy (status 5.1.0)"
     ),
-    "sisimai-dev/maildir/dos/lhost-amazonses-01.eml": FILTERED,
     "sisimai-dev/maildir/dos/lhost-powermta-01.eml": (
         "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
     ),
@@ -157,7 +154,6 @@ KNOWN_REASON_MISSES = {
         "Sisimai: account_disabled; helpmail: user_unknown (status 5.0.0)"
     ),
     "sisimai-dev/maildir/err/make-test-22.eml": FILTERED,
-    "sisimai-dev/maildir/mac/lhost-amazonses-01.eml": FILTERED,
     "sisimai-dev/maildir/mac/lhost-powermta-01.eml": (
         "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
     ),

@@ -209,12 +209,14 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
     ),
     # A limit *because of* reputation or an unverifiable sending host is a reputation block that
     # throttles: the cause decides, not the throttling (Microsoft "451 4.7.650 ... rate limited
-    # due to IP reputation"; "service permits 2 unverifyable sending IPs", a PTR check).
+    # due to IP reputation"; Yahoo "[TSS04] Messages from ... temporarily deferred due to user
+    # complaints"; "service permits 2 unverifyable sending IPs", a PTR check).
     (
         R.REJECTED_POLICY,
         _rx(
             r"(?:because of|due to) (?:(?:your|the|our|poor|bad|low|ip|sender|sending) ){0,3}"
             r"reputation",
+            r"(?:user|spam) complaints",
             r"unverif(?:y|i)able sending ip",
         ),
     ),
@@ -839,6 +841,20 @@ def _broad(flat: str) -> BounceReason | None:
     return _first(FALLBACK_PATTERNS, flat) if flat else None
 
 
+#: A remote server's own reply quoted inside a relay's diagnostic: "550-'5.7.1 ..." or
+#: "said: 550 5.7.1 ...", a reply code and an enhanced status.
+_QUOTED_REPLY = re.compile(r"\b[45]\d\d[ -]['\"]?[45]\.\d{1,3}\.\d{1,3}\b")
+
+
+def _remote_reply(flat: str) -> str:
+    """The remote server's reply when a relay quotes it after words of its own (Amazon SES:
+    "5.1.0 - Unknown address error 550-'5.7.1 <bounce@...>... Access denied'"): the server that
+    refused knows why; the relay's label is its guess. Empty when nothing is quoted after a
+    prefix."""
+    match = _QUOTED_REPLY.search(flat, 1)
+    return flat[match.start() :] if match is not None else ""
+
+
 def reason_from_text(text: str | None) -> BounceReason | None:
     """The first :data:`TEXT_PATTERNS` row that matches ``text`` (white space collapsed)."""
     if not text:
@@ -893,7 +909,8 @@ def decide_reason(
     flat = _SPACE.sub(" ", text) if text else ""
     around = _SPACE.sub(" ", context) if context else ""
     reason = (
-        _specific(flat)
+        _specific(_remote_reply(flat))
+        or _specific(flat)
         or reason_from_status(code)
         or _specific(around)
         or _broad(flat)
