@@ -468,7 +468,10 @@ def choice(enum: type[E]) -> Callable[[object, str], E]:
 def path(value: object, key: str) -> Path:
     """A file system path; relative paths start at the configuration file's directory."""
     text = string(value, key)
-    candidate = Path(text).expanduser()
+    try:
+        candidate = Path(text).expanduser()
+    except RuntimeError:  # "~someone" for a user this machine does not know
+        raise ConfigError(key, f"cannot expand the home directory in {_show(text)}") from None
     if not candidate.is_absolute():
         candidate = current_context().base_dir / candidate
     return candidate
@@ -810,21 +813,28 @@ def mailbox_from_url(url: str, key: str) -> dict[str, object]:
     return fields
 
 
+def mailbox_url_fields(table: Table) -> tuple[dict[str, object], str | None, bool]:
+    """The fields a mailbox table's ``url`` gives: (fields, url or None, whether the url failed).
+
+    A broken url is recorded as one problem in ``table``; callers then do not also report the
+    host, path or user it should have given.
+    """
+    url = table.get("url", string, None)
+    if url is None:
+        return {}, None, False
+    try:
+        return mailbox_from_url(url, table.path("url")), url, False
+    except ConfigError as error:
+        table.errors.append(error)
+        return {}, url, True
+
+
 def parse_mailbox(value: object, key: str, index: int = 0) -> MailboxConfig:
     """Parse one ``[[mailboxes]]`` entry."""
     table = Table(value, key)
     if not table.valid:
         table.finish()
-    fields: dict[str, object] = {}
-    url = table.get("url", string, None)
-    # a broken url is one problem: the path or host it should have given are not reported too
-    url_failed = False
-    if url is not None:
-        try:
-            fields = mailbox_from_url(url, table.path("url"))
-        except ConfigError as error:
-            table.errors.append(error)
-            url_failed = True
+    fields, url, url_failed = mailbox_url_fields(table)
     for name in ("kind", "path", "host", "port", "username", "tls", "folder"):
         if table.has(name):
             if name in fields and url is not None and name not in ("port", "folder", "username"):

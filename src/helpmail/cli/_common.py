@@ -80,7 +80,10 @@ def open_source(
         return _imap_source(settings, db), None
     from helpmail.adapters.mailbox import open_source as open_path
 
-    path = Path(source).expanduser()
+    try:
+        path = Path(source).expanduser()
+    except RuntimeError:  # "~someone" for a user this machine does not know
+        raise SourceError(f"{source}: cannot expand the home directory") from None
     if not path.exists():
         known = [str(getattr(m, "name", "")) for m in config.mailboxes]
         hint = f" (configured mailboxes: {', '.join(known)})" if known else ""

@@ -42,7 +42,7 @@ from helpmail.config import (
     current_context,
     email_address,
     integer,
-    mailbox_from_url,
+    mailbox_url_fields,
     optional_string,
     parse_mailbox,
     path,
@@ -110,18 +110,9 @@ def parse_imap_mailbox(value: object, key: str, index: int = 0) -> MailboxSettin
     table = Table(value, key)
     if not table.valid:
         table.finish()
-    fields: dict[str, object] = {}
-    url = table.get("url", string, None)
-    # a broken url is one problem: the host and user it should have given are not reported too
-    url_failed = False
-    if url is not None:
-        try:
-            fields = mailbox_from_url(url, table.path("url"))
-        except ConfigError as error:
-            table.errors.append(error)
-            url_failed = True
-        if fields.get("kind") not in (None, "imap"):
-            table.error("url", "is not an imap:// or imaps:// URL")
+    fields, url, url_failed = mailbox_url_fields(table)
+    if url is not None and fields.get("kind") not in (None, "imap"):
+        table.error("url", "is not an imap:// or imaps:// URL")
     for name in ("host", "port", "username", "user", "folder"):
         if table.has(name):
             fields["username" if name == "user" else name] = table.data[name]
