@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -31,6 +31,9 @@ from helpmail.config import Config, MailboxConfig, MailboxKind, load_config
 from helpmail.errors import ConfigError, HelpmailError
 from helpmail.scanner.settings import MailboxSettings
 from helpmail.scanner.state import ScanState, backoff_delays
+
+if TYPE_CHECKING:
+    from helpmail.adapters.sqlite_scanner import SQLiteScanState
 
 HELP = "scan the configured IMAP mailboxes continuously (IDLE), until SIGTERM"
 
@@ -82,7 +85,7 @@ def imap_mailboxes(config: Config, only: Sequence[str] | None = None) -> list[Ma
     return found
 
 
-def _scan_state(path: Path) -> ScanState:
+def _scan_state(path: Path) -> SQLiteScanState:
     from helpmail.adapters.sqlite_scanner import SQLiteScanState
 
     return SQLiteScanState(path)
@@ -188,8 +191,8 @@ def build_workers(
     The tickets, the scan state, the delivery guard's blocks (so a bounce blocks its address
     across runs) and the suspended queue live in the database (``db`` or ``[database] path``);
     rules come from the ``[[rules]]`` section, the desk steps from the desk sections, each
-    mailbox's ``after_import`` from its settings. ``resources`` closes the guard state and the
-    suspended queue (the store is closed through ``workers[0].desk.store``).
+    mailbox's ``after_import`` from its settings. ``resources`` closes the guard state, the scan
+    states and the suspended queue (the store is closed through ``workers[0].desk.store``).
     """
     from helpmail.adapters.sqlite import SqliteStore
     from helpmail.cli._common import (
@@ -224,7 +227,7 @@ def build_workers(
             Worker(
                 settings=settings,
                 desk=desk,
-                state=_scan_state(path),
+                state=stack.enter_context(contextlib.closing(_scan_state(path))),
                 stop=stop,
                 lock=lock,
                 once=once,
