@@ -14,6 +14,7 @@ from helpmail.bounces.reasons import REASONS
 from helpmail.errors import StoreError
 from helpmail.guard import (
     Allowed,
+    Cap,
     DeliveryGuard,
     GuardSettings,
     GuardState,
@@ -29,6 +30,7 @@ from helpmail.testing.guard_conformance import (
 )
 
 HOUR = dt.timedelta(hours=1)
+MINUTE = dt.timedelta(minutes=1)
 
 
 class TestMemoryGuardState(GuardStateConformance):
@@ -185,3 +187,31 @@ def test_unreadable_bounce_blocks_the_fallback_recipient() -> None:
     )
     delay = Bounce(recipients=(), kind=BounceKind.DELAY)
     assert guard.record_bounce(delay, T0, fallback_recipient="carol@example.org") == ()
+
+
+def test_staff_have_their_own_address_caps_but_not_their_own_blocks() -> None:
+    # a flood from outside must not use up an agent's allowance (no staff caps by default) ...
+    guard = DeliveryGuard()
+    for minute in range(60):
+        at = T0 + dt.timedelta(minutes=minute * 20)
+        guard.record_sent("agent@desk.example", f"T{minute}", at)
+    later = T0 + 20 * HOUR
+    assert isinstance(guard.check("agent@desk.example", "T99", later, staff=True), Allowed)
+    held = guard.check("agent@desk.example", "T99", later)
+    assert isinstance(held, Held)
+    assert held.reason is HoldReason.ADDRESS_CAP
+    # ... while the ticket caps and bounce blocks hold for staff as for anyone
+    for second in range(10):
+        guard.record_sent("agent@desk.example", "T1", later + dt.timedelta(seconds=second))
+    ticket_held = guard.check("agent@desk.example", "T1", later + MINUTE, staff=True)
+    assert isinstance(ticket_held, Held)
+    assert ticket_held.reason is HoldReason.TICKET_CAP
+    guard.record_bounce(bounce("agent@desk.example", BounceReason.USER_UNKNOWN, hard=True), later)
+    blocked = guard.check("agent@desk.example", "T2", later + MINUTE, staff=True)
+    assert isinstance(blocked, Held)
+    assert blocked.reason is HoldReason.ADDRESS_BLOCKED
+    # a desk can still cap its staff
+    capped = DeliveryGuard(settings=GuardSettings(staff_address_caps=(Cap(limit=5, window=HOUR),)))
+    for second in range(5):
+        capped.record_sent("agent@desk.example", f"S{second}", T0 + dt.timedelta(seconds=second))
+    assert isinstance(capped.check("agent@desk.example", "S9", T0 + MINUTE, staff=True), Held)

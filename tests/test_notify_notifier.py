@@ -118,9 +118,9 @@ def test_real_delivery_guard_block_and_caps(tmp_path: Path) -> None:
         ],
         [Queue(id="q", members=("anna", "bob"))],
     )
-    guard = DeliveryGuard(
-        settings=GuardSettings(address_caps=(Cap(limit=1, window=dt.timedelta(days=1)),))
-    )
+    one_a_day = (Cap(limit=1, window=dt.timedelta(days=1)),)
+    # anna and bob are queue members: the desk's own people, capped by the staff caps
+    guard = DeliveryGuard(settings=GuardSettings(staff_address_caps=one_a_day))
     guard.state.put_block(
         AddressBlock(
             address=address_key("bob@example.com"),

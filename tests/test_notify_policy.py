@@ -365,9 +365,14 @@ class Allowed:
 class FakeGuard:
     blocked: dict[str, Held]
     calls: list[tuple[str, str, dt.datetime]] = attrs.field(factory=list)
+    staff_calls: list[str] = attrs.field(factory=list)
 
-    def check(self, recipient: str, ticket: str, now: dt.datetime) -> object:
+    def check(
+        self, recipient: str, ticket: str, now: dt.datetime, *, staff: bool = False
+    ) -> object:
         self.calls.append((recipient, ticket, now))
+        if staff:
+            self.staff_calls.append(recipient)
         return self.blocked.get(recipient, Allowed())
 
 
@@ -385,6 +390,20 @@ def test_guard_held_address_suppressed_with_guards_reason_and_until() -> None:
         until,
     )
     assert ("anna@example.com", "T-1", AT) in guard.calls
+
+
+def test_guard_is_told_which_recipients_are_staff() -> None:
+    # queue members are the desk's own people (their own address caps); the customer is not
+    guard = FakeGuard({})
+    resolve_recipients(ev.Escalated(ticket=ticket(), at=AT), SETTINGS, DIRECTORY, guard, now=AT)
+    assert sorted(guard.staff_calls) == ["anna@example.com", "bob@example.com"]
+    customer_guard = FakeGuard({})
+    event = ev.InquiryAuthorised(ticket=ticket(channel=ev.Channel.MAIL), at=AT)
+    users_only = only(SETTINGS, EventKind.INQUIRY_AUTHORISED, Role.USERS)
+    result = resolve_recipients(event, users_only, DIRECTORY, customer_guard, now=AT)
+    assert addresses(result) == ["carla@example.org"]
+    assert customer_guard.calls
+    assert customer_guard.staff_calls == []
 
 
 def test_invalid_address_reported_not_sent() -> None:

@@ -70,6 +70,11 @@ class GuardSettings:
     cleared); reasons not listed keep DESIGN.md's defaults."""
 
     address_caps: tuple[Cap, ...] = (Cap(limit=40, window=dt.timedelta(days=1)),)
+    #: Caps for the desk's own people (agents, dispatchers, queue addresses): none by default. A
+    #: robot outside that opens a ticket per mail must not use up the staff's allowance and so
+    #: silence the notices about real customers; loops through a staff mailbox stay bounded by
+    #: the ticket caps and the flood block.
+    staff_address_caps: tuple[Cap, ...] = ()
     ticket_caps: tuple[Cap, ...] = (
         Cap(limit=10, window=dt.timedelta(minutes=10)),
         Cap(limit=30, window=dt.timedelta(hours=1)),
@@ -329,8 +334,14 @@ class DeliveryGuard:
 
     # -- questions ------------------------------------------------------------------------------
 
-    def check(self, recipient: str, ticket: str | None, now: dt.datetime) -> Decision:
-        """May helpmail send an automatic mail about ``ticket`` to ``recipient`` at ``now``?"""
+    def check(
+        self, recipient: str, ticket: str | None, now: dt.datetime, *, staff: bool = False
+    ) -> Decision:
+        """May helpmail send an automatic mail about ``ticket`` to ``recipient`` at ``now``?
+
+        ``staff`` marks one of the desk's own people: address blocks, the ticket caps and the
+        flood block apply as to anyone, the per-address caps are ``staff_address_caps``.
+        """
         now = _utc(now)
         key = address_key(recipient)
         block = self.state.get_block(key)
@@ -350,7 +361,8 @@ class DeliveryGuard:
                     detail=f"ticket {ticket} had {flood.mails} mails within "
                     f"{self.settings.flood_window}; blocked until {flood.blocked_until}",
                 )
-        for cap in self.settings.address_caps:
+        address_caps = self.settings.staff_address_caps if staff else self.settings.address_caps
+        for cap in address_caps:
             times = self.state.mail_times(
                 since=now - cap.window, address=key, direction=Direction.OUT, automatic=True
             )

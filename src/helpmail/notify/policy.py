@@ -474,7 +474,8 @@ def resolve_recipients(
                 skip(c, normalised, SuppressReason.NO_SENDER, "no queue, support or default sender")
                 continue
             if guard is not None:
-                decision = guard.check(normalised, event.ticket.id, now)
+                staff = role not in CUSTOMER_ROLES
+                decision = guard.check(normalised, event.ticket.id, now, staff=staff)
                 if isinstance(decision, HeldLike) and decision.reason is not None:
                     extra = getattr(decision, "detail", "")
                     detail = f"held by the delivery guard: {decision.reason}"

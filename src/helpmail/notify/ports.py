@@ -97,13 +97,16 @@ class HeldLike(Protocol):
 class DeliveryGuardLike(Protocol):
     """The delivery guard as the notification policy uses it (``helpmail.guard`` fits).
 
-    ``check`` answers for one recipient address on one ticket (the ticket id) at ``now``. An
+    ``check`` answers for one recipient address on one ticket (the ticket id) at ``now``;
+    ``staff`` is true for agents, dispatchers and queue addresses (they have their own caps). An
     answer with a non-``None`` ``reason`` attribute means *held* (bounce block, cap); anything
     else means allowed.
     """
 
-    def check(self, recipient: str, ticket: str, now: dt.datetime) -> object:
-        """Allowed, or held with ``reason`` and ``until``."""
+    def check(
+        self, recipient: str, ticket: str, now: dt.datetime, *, staff: bool = False
+    ) -> object:
+        """Allowed, or held with ``reason`` and ``until``; ``staff`` for the desk's own people."""
         ...
 
 
