@@ -453,3 +453,21 @@ def test_domain_modules_import_no_io() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_new_ticket_title_drops_a_foreign_ticket_tag() -> None:
+    # a stranger's "Re: [Ticket#1] ..." opens a new ticket (policy new_ticket); its title must not
+    # carry ticket 1's tag, or every mail of the new ticket would name two tickets
+    from helpmail.service import explain
+
+    raw = (
+        b"From: Ivan <ivan@other.example>\r\nTo: support@desk.example\r\n"
+        b"Subject: Re: [Ticket#1] Cannot log in\r\nMessage-ID: <x1@other.example>\r\n\r\nHello\r\n"
+    )
+    outcome = explain(raw)
+    assert outcome.command is not None
+    assert getattr(outcome.command, "title", None) == "Re: Cannot log in"
+    tag_only = raw.replace(b"Re: [Ticket#1] Cannot log in", b"[Ticket#1]")
+    untitled = explain(tag_only).command
+    assert untitled is not None
+    assert getattr(untitled, "title", None) == ImportSettings().untitled

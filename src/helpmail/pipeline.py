@@ -1053,7 +1053,10 @@ def decide(
     if create_contact is not None:
         reporter = _rule_contact(reporter, facts, trace)
     reported_at = arrival or mail.date or now
-    title = " ".join(mail.subject.split()) or settings.untitled
+    # A ticket tag in the subject belongs to another ticket (or to none we know): the new
+    # ticket's mails carry their own tag, so the title keeps only the words.
+    untagged = settings.ticket_tag.regex().sub(" ", mail.subject)
+    title = " ".join(untagged.split()) or settings.untitled
     command = CreateTicket(
         title=title,
         text=mail.text,
