@@ -219,7 +219,7 @@ def _extract_text(
 
 
 def _reply(
-    part: text_algo.Part,
+    part: Reply,
     *,
     method: Method | None = None,
     quoted: str | None = None,
@@ -232,12 +232,10 @@ def _reply(
         and part.quoted.startswith("\ue000")
     ):
         chosen = Method.HTML_CONTAINER
-    return Reply(
+    return attrs.evolve(
+        part,
         text=_clean(part.text),
         quoted=_clean(quoted if quoted is not None else part.quoted),
-        signature=part.signature,
-        tagline=part.tagline,
-        forwarded=part.forwarded,
         method=chosen,
         flags=frozenset(flags | part.flags),
     )

@@ -24,7 +24,7 @@ import attrs
 
 from helpmail.replies import patterns as p
 from helpmail.replies.html import BOUNDARY, MARKER
-from helpmail.replies.model import Forwarded, Method, ReplyFlag
+from helpmail.replies.model import Forwarded, Method, Reply, ReplyFlag
 
 MAX_RECURSION = 3
 _SENTINEL_CHARS = BOUNDARY + MARKER
@@ -47,20 +47,6 @@ class Kind(enum.Enum):
     FORWARD = "forward"
     BOUNDARY = "boundary"
     RULE = "rule"
-
-
-@attrs.frozen(kw_only=True)
-class Part:
-    """Result of the text algorithm (the public :class:`~helpmail.replies.Reply` is built from
-    it)."""
-
-    text: str
-    quoted: str = ""
-    signature: str = ""
-    tagline: str = ""
-    forwarded: Forwarded | None = None
-    method: Method = Method.NONE
-    flags: frozenset[ReplyFlag] = frozenset()
 
 
 class _Lines:
@@ -768,7 +754,7 @@ def _trails_the_reply(info: _Lines, start: int, end: int) -> bool:
 
 def extract_lines(
     lines: list[str], *, subject: str = "", depth: int = 0, lone_quote_is_text: bool = True
-) -> Part:
+) -> Reply:
     """Run the text algorithm over ``lines`` (see the module docstring). ``lone_quote_is_text``
     keeps a mail's only ``>`` line as text (off where the lines are known to be a quote's)."""
     info = _Lines(lines)
@@ -904,7 +890,7 @@ def _below(  # noqa: PLR0917 - internal helper, called once
     below: list[int],
     forward_cut: _Cut | None,
     signature_rows: list[str],
-) -> Part:
+) -> Reply:
     first = cuts[0]
     last = below[-1]
     if _n_segments(labels, first.start) == 1:
@@ -938,7 +924,7 @@ def _inside_quote(
     *,
     subject: str,
     depth: int,
-) -> Part:
+) -> Reply:
     """The mail is nothing but a quote or a forward: return what is inside (never empty)."""
     region = lines[first.start :]
     if forward_cut is not None and forward_cut.start == first.start:
@@ -949,7 +935,7 @@ def _inside_quote(
             text = part.text
         else:
             text = inner
-        return Part(
+        return Reply(
             text=text or _join(region),
             forwarded=forwarded,
             method=Method.FORWARD,
@@ -980,7 +966,7 @@ def _inside_quote(
         text = _join(inner_lines)
     if not text.strip():
         text = _join([line for line in _unquote(region) if not line.startswith((BOUNDARY, MARKER))])
-    return Part(text=text, quoted="", method=first.method, flags=frozenset({ReplyFlag.QUOTE_ONLY}))
+    return Reply(text=text, quoted="", method=first.method, flags=frozenset({ReplyFlag.QUOTE_ONLY}))
 
 
 def _skip_intro(lines: list[str], cut: _Cut) -> list[str]:
@@ -1030,7 +1016,7 @@ def _finish(
     flags: set[ReplyFlag],
     forwarded: Forwarded | None = None,
     extra_signature: Sequence[str] = (),
-) -> Part:
+) -> Reply:
     body, signature, tagline = split_signature(_strip_blank_ends(keep))
     if extra_signature:
         signature = [*signature, *extra_signature]
@@ -1042,7 +1028,7 @@ def _finish(
             flags = flags | {ReplyFlag.SIGNATURE_ONLY}
     if method is Method.NONE and (signature or tagline):
         method = Method.SIGNATURE
-    return Part(
+    return Reply(
         text=text,
         quoted="\n".join(quoted).strip("\n"),
         signature=_join(signature),
