@@ -14,25 +14,36 @@ The rules this module keeps (DESIGN.md "Bounce reasons and default blocks" and "
   10 minutes and 30 per hour, in the spirit of Zammad's per-ticket loop protection).
 * **Time is an argument.** Every method takes ``now``; expiry is computed from stored times
   only, never from a clock inside, so a replay gives the same answers.
+* **Caps hold with several workers.** :meth:`DeliveryGuard.admit` checks and counts an automatic
+  mail in one unit of the state (:meth:`GuardState.transaction`), and a bounce is merged into its
+  address's block in one unit, so two processes sharing the desk's database cannot both take the
+  last slot of a cap, and two bounces merged at once lose no count and never shorten a block.
 
 The policy is pure; its memory is a port, :class:`GuardState`, with an in-memory implementation
-here (:class:`MemoryGuardState`) and an SQLite one in :mod:`helpmail.adapters.sqlite_guard`. Both
-pass :mod:`helpmail.testing.guard_conformance`. Only automatic mail is guarded: an agent can
-still write by hand (with a warning built from :meth:`DeliveryGuard.check`).
+here (:class:`MemoryGuardState`, one lock for its threads) and an SQLite one in
+:mod:`helpmail.adapters.sqlite_guard` (``BEGIN IMMEDIATE`` transactions, so processes sharing the
+file are serialised). Both pass :mod:`helpmail.testing.guard_conformance`. Only automatic mail
+is guarded: an agent can still write by hand (with a warning built from
+:meth:`DeliveryGuard.check`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
 from helpmail.bounces.model import Bounce, BouncedRecipient, BounceKind, BounceReason
 from helpmail.bounces.reasons import REASONS
 from helpmail.mail.model import address_key
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
 
 
 class HoldReason(StrEnum):
@@ -191,7 +202,34 @@ class GuardState(Protocol):
 
     Implementations: :class:`MemoryGuardState`, :class:`helpmail.adapters.sqlite_guard.
     SqliteGuardState`, or a host's own, checked with :mod:`helpmail.testing.guard_conformance`.
+    One state object may be used by several threads at once (``helpmail poll`` shares one
+    between its mailbox workers), and several state objects, in several processes, may share one
+    store (two ``helpmail poll`` runs on one desk database).
     """
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A unit of work: ``with state.transaction(): ...`` runs its reads and writes of this
+        state as one step, serialised with every other transaction on the same stored data.
+
+        What it must guarantee:
+
+        * **Isolation.** While a transaction runs, no other transaction on the same data - on
+          this object from another thread, or on another object or process sharing the store -
+          reads or writes in between: two transactions behave as if one ran after the other. (A
+          database takes its write lock at the start, SQLite's ``BEGIN IMMEDIATE``, and waits
+          a while for a busy lock rather than failing at once; memory takes a lock.) This is
+          what lets :meth:`DeliveryGuard.admit` count the last slot of a cap only once and
+          :meth:`DeliveryGuard.record_bounce` merge two bounces without losing one.
+        * **Durability on normal exit.** Writes made inside are visible inside, and to everyone
+          once the block ends normally.
+        * **An exception ends it.** The exception propagates and the unit ends (its lock is
+          released). A database discards the unit's writes; the guard makes every decision
+          before its first write, so a store that cannot roll back loses nothing that matters.
+
+        The guard never nests transactions, never calls out (no mail is sent inside one) and
+        keeps them short: other workers wait while one runs.
+        """
+        ...
 
     def get_block(self, address: str) -> AddressBlock | None:
         """The block stored for ``address`` (active or expired), or ``None``."""
@@ -215,6 +253,12 @@ class GuardState(Protocol):
 
     def add_mail(self, record: MailRecord) -> None:
         """Log one mail."""
+        ...
+
+    def remove_mail(self, record: MailRecord) -> bool:
+        """Forget one logged mail equal to ``record`` (same ticket, time, direction, address and
+        ``automatic``); ``True`` when there was one. :meth:`DeliveryGuard.release` uses it to
+        give back a slot whose mail was not sent."""
         ...
 
     def mail_times(
@@ -241,33 +285,61 @@ def _utc(moment: dt.datetime) -> dt.datetime:
 
 
 class MemoryGuardState:
-    """A :class:`GuardState` in memory (tests, replays, a single process)."""
+    """A :class:`GuardState` in memory (tests, replays, a single process).
+
+    One re-entrant lock guards every method; :meth:`transaction` holds it for the whole unit, so
+    threads sharing the object are serialised. It cannot roll back: a unit that raises keeps
+    the writes it made before the exception (the guard writes only after deciding).
+    """
 
     def __init__(self) -> None:
         self._blocks: dict[str, AddressBlock] = {}
         self._tickets: dict[str, TicketBlock] = {}
         self._mails: list[MailRecord] = []
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            yield
 
     def get_block(self, address: str) -> AddressBlock | None:
-        return self._blocks.get(address)
+        with self._lock:
+            return self._blocks.get(address)
 
     def put_block(self, block: AddressBlock) -> None:
-        self._blocks[block.address] = block
+        with self._lock:
+            self._blocks[block.address] = block
 
     def remove_block(self, address: str) -> bool:
-        return self._blocks.pop(address, None) is not None
+        with self._lock:
+            return self._blocks.pop(address, None) is not None
 
     def blocks(self) -> Sequence[AddressBlock]:
-        return [self._blocks[k] for k in sorted(self._blocks)]
+        with self._lock:
+            return [self._blocks[k] for k in sorted(self._blocks)]
 
     def get_ticket_block(self, ticket: str) -> TicketBlock | None:
-        return self._tickets.get(ticket)
+        with self._lock:
+            return self._tickets.get(ticket)
 
     def put_ticket_block(self, block: TicketBlock) -> None:
-        self._tickets[block.ticket] = block
+        with self._lock:
+            self._tickets[block.ticket] = block
 
     def add_mail(self, record: MailRecord) -> None:
-        self._mails.append(attrs.evolve(record, at=_utc(record.at)))
+        record = attrs.evolve(record, at=_utc(record.at))
+        with self._lock:
+            self._mails.append(record)
+
+    def remove_mail(self, record: MailRecord) -> bool:
+        record = attrs.evolve(record, at=_utc(record.at))
+        with self._lock:
+            for index in range(len(self._mails) - 1, -1, -1):
+                if self._mails[index] == record:
+                    del self._mails[index]
+                    return True
+        return False
 
     def mail_times(
         self,
@@ -279,21 +351,23 @@ class MemoryGuardState:
         automatic: bool | None = None,
     ) -> Sequence[dt.datetime]:
         since = _utc(since)
-        return sorted(
-            m.at
-            for m in self._mails
-            if m.at >= since
-            and (address is None or m.address == address)
-            and (ticket is None or m.ticket == ticket)
-            and (direction is None or m.direction == direction)
-            and (automatic is None or m.automatic == automatic)
-        )
+        with self._lock:
+            return sorted(
+                m.at
+                for m in self._mails
+                if m.at >= since
+                and (address is None or m.address == address)
+                and (ticket is None or m.ticket == ticket)
+                and (direction is None or m.direction == direction)
+                and (automatic is None or m.automatic == automatic)
+            )
 
     def prune(self, before: dt.datetime) -> int:
         before = _utc(before)
-        kept = [m for m in self._mails if m.at >= before]
-        dropped = len(self._mails) - len(kept)
-        self._mails = kept
+        with self._lock:
+            kept = [m for m in self._mails if m.at >= before]
+            dropped = len(self._mails) - len(kept)
+            self._mails = kept
         return dropped
 
 
@@ -305,6 +379,15 @@ def _cap_hold(times: Sequence[dt.datetime], cap: Cap, now: dt.datetime) -> dt.da
     if len(times) < cap.limit:
         return None
     return times[-cap.limit] + cap.window
+
+
+def _in_window(
+    times: Sequence[dt.datetime], cap: Cap, now: dt.datetime, *, later: bool
+) -> list[dt.datetime]:
+    """The times a cap counts at ``now``: within its window before ``now`` and, with ``later``,
+    also those after ``now``."""
+    start = now - cap.window
+    return [t for t in times if start < t and (later or t <= now)]
 
 
 def merge_block(old: AddressBlock | None, new: AddressBlock, now: dt.datetime) -> AddressBlock:
@@ -324,9 +407,11 @@ def merge_block(old: AddressBlock | None, new: AddressBlock, now: dt.datetime) -
 
 
 class DeliveryGuard:
-    """The delivery guard: :meth:`check` before every automatic mail, :meth:`record_sent` after
-    it, :meth:`record_bounce` for every bounce, :meth:`record_received` for every inbound mail on
-    a ticket, :meth:`clear` when an admin fixed an address."""
+    """The delivery guard: :meth:`admit` before every automatic mail (it checks and counts the
+    mail in one step; :meth:`release` if the mail then could not be sent), or :meth:`check`
+    before and :meth:`record_sent` after it in a single worker; :meth:`record_bounce` for every
+    bounce, :meth:`record_received` for every inbound mail on a ticket, :meth:`clear` when an
+    admin fixed an address."""
 
     def __init__(self, state: GuardState | None = None, settings: GuardSettings | None = None):
         self.state: GuardState = state if state is not None else MemoryGuardState()
@@ -341,8 +426,53 @@ class DeliveryGuard:
 
         ``staff`` marks one of the desk's own people: address blocks, the ticket caps and the
         flood block apply as to anyone, the per-address caps are ``staff_address_caps``.
+
+        A question only: nothing is recorded, so between this answer and :meth:`record_sent`
+        another worker may take the last slot of a cap. To send, use :meth:`admit`.
+        """
+        return self._decide(recipient, ticket, _utc(now), staff=staff, later=False)
+
+    def admit(
+        self, recipient: str, ticket: str | None, now: dt.datetime, *, staff: bool = False
+    ) -> Decision:
+        """Check an automatic mail as :meth:`check` does and, when it is allowed, count it as
+        sent at ``now`` (as :meth:`record_sent` does), in one transaction of the state.
+
+        Call it right before sending; if the mail then is not sent (the transport failed or
+        refused the recipient), give the slot back with :meth:`release`. Several threads or
+        processes admitting mail through states that share one store never admit more than a
+        cap allows: the check and the count are one step (:meth:`GuardState.transaction`).
+
+        The caps also count mails logged with a time after ``now``: another worker whose clock
+        read a moment later may have taken a slot first; :meth:`check` leaves them out, as a
+        question about the past should.
         """
         now = _utc(now)
+        with self.state.transaction():
+            decision = self._decide(recipient, ticket, now, staff=staff, later=True)
+            if decision:
+                self._log_sent(recipient, ticket, now, automatic=True)
+        return decision
+
+    def release(self, recipient: str, ticket: str | None, now: dt.datetime) -> bool:
+        """Give back the slot :meth:`admit` took for a mail that was not sent (same
+        ``recipient``, ``ticket`` and ``now``); ``True`` when it was found. A flood block the
+        admitted mail set stays."""
+        return self.state.remove_mail(
+            MailRecord(
+                ticket=ticket,
+                at=_utc(now),
+                direction=Direction.OUT,
+                address=address_key(recipient),
+                automatic=True,
+            )
+        )
+
+    def _decide(
+        self, recipient: str, ticket: str | None, now: dt.datetime, *, staff: bool, later: bool
+    ) -> Decision:
+        """The answer of :meth:`check` (``later=False``: mails logged after ``now`` do not
+        count) or :meth:`admit` (``later=True``: they do)."""
         key = address_key(recipient)
         block = self.state.get_block(key)
         if block is not None and block.active(now):
@@ -366,7 +496,7 @@ class DeliveryGuard:
             times = self.state.mail_times(
                 since=now - cap.window, address=key, direction=Direction.OUT, automatic=True
             )
-            until = _cap_hold([t for t in times if now - cap.window < t <= now], cap, now)
+            until = _cap_hold(_in_window(times, cap, now, later=later), cap, now)
             if until is not None:
                 return Held(
                     reason=HoldReason.ADDRESS_CAP,
@@ -378,7 +508,7 @@ class DeliveryGuard:
                 times = self.state.mail_times(
                     since=now - cap.window, ticket=ticket, direction=Direction.OUT, automatic=True
                 )
-                until = _cap_hold([t for t in times if now - cap.window < t <= now], cap, now)
+                until = _cap_hold(_in_window(times, cap, now, later=later), cap, now)
                 if until is not None:
                     return Held(
                         reason=HoldReason.TICKET_CAP,
@@ -443,8 +573,11 @@ class DeliveryGuard:
                 original_message_id=bounce.original_message_id,
                 alert=REASONS[recipient.reason].alert,
             )
-            merged = merge_block(self.state.get_block(key), new, now)
-            self.state.put_block(merged)
+            # One unit: two workers merging bounces for one address at once lose no count and
+            # never shorten a block (a read-merge-write outside a transaction could do both).
+            with self.state.transaction():
+                merged = merge_block(self.state.get_block(key), new, now)
+                self.state.put_block(merged)
             stored.append(merged)
         return tuple(stored)
 
@@ -452,8 +585,14 @@ class DeliveryGuard:
         self, recipient: str, ticket: str | None, now: dt.datetime, *, automatic: bool = True
     ) -> TicketBlock | None:
         """Log a mail sent to ``recipient`` on ``ticket``; returns a flood block if this mail
-        crossed the threshold."""
+        crossed the threshold. (An automatic mail sent after :meth:`admit` is already logged.)"""
         now = _utc(now)
+        with self.state.transaction():
+            return self._log_sent(recipient, ticket, now, automatic=automatic)
+
+    def _log_sent(
+        self, recipient: str, ticket: str | None, now: dt.datetime, *, automatic: bool
+    ) -> TicketBlock | None:
         self.state.add_mail(
             MailRecord(
                 ticket=ticket,
@@ -468,10 +607,11 @@ class DeliveryGuard:
     def record_received(self, ticket: str | None, now: dt.datetime) -> TicketBlock | None:
         """Log an inbound mail on ``ticket`` (any kind: loops are made of both directions)."""
         now = _utc(now)
-        self.state.add_mail(
-            MailRecord(ticket=ticket, at=now, direction=Direction.IN, automatic=False)
-        )
-        return self._flood(ticket, now)
+        with self.state.transaction():
+            self.state.add_mail(
+                MailRecord(ticket=ticket, at=now, direction=Direction.IN, automatic=False)
+            )
+            return self._flood(ticket, now)
 
     def clear(self, address: str) -> bool:
         """Lift the block of ``address`` (an admin fixed it); ``True`` when there was one."""

@@ -5,15 +5,20 @@ The rule this module keeps: the tables are the guard's own (``guard_block``, ``g
 database file beside the ticket store, through their own connection (WAL, so readers never wait
 on the writer), without touching any other table. Times are stored as UTC ISO 8601 text, which
 sorts as time does; expiry is computed from these stored times only. ``sqlite3`` errors become
-:class:`helpmail.errors.StoreError`.
+:class:`helpmail.errors.StoreError`. A read-decide-write unit of the guard (admitting a mail,
+merging a bounce) is one ``BEGIN IMMEDIATE`` transaction, so several processes sharing the file
+keep the caps and lose no bounce.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from helpmail.adapters._sqlite_side import close_side_db, open_side_db
 from helpmail.bounces.model import BounceReason
@@ -98,9 +103,18 @@ def _block(row: Sequence[object]) -> AddressBlock:
 
 
 class SqliteGuardState:
-    """A :class:`helpmail.guard.GuardState` in an SQLite file (or ``":memory:"``)."""
+    """A :class:`helpmail.guard.GuardState` in an SQLite file (or ``":memory:"``).
 
-    def __init__(self, path: str | Path) -> None:
+    :meth:`transaction` is ``BEGIN IMMEDIATE`` ... ``COMMIT`` on the state's own connection: it
+    takes the file's write lock at the start, so a second process (or a second state object on
+    the same file) waits for it - up to ``busy_timeout`` seconds, then :class:`StoreError` -
+    and its reads see the first one's writes. A plain deferred ``BEGIN`` would not do: two
+    readers could both decide on the same count before either writes. A re-entrant lock keeps
+    the threads that share this object out of each other's transactions (they share one
+    connection, hence one transaction). An exception inside rolls the unit back.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = str(path)
         self._db = open_side_db(
             self.path,
@@ -110,6 +124,13 @@ class SqliteGuardState:
             version_table="guard_schema",
             version=SCHEMA_VERSION,
         )
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        except sqlite3.Error as error:  # pragma: no cover - a pragma on an open connection
+            self.close()
+            raise StoreError(f"cannot set the busy timeout of the guard state: {error}") from None
 
     def __enter__(self) -> SqliteGuardState:
         return self
@@ -121,70 +142,108 @@ class SqliteGuardState:
         return f"SqliteGuardState({self.path!r})"
 
     def close(self) -> None:
-        close_side_db(self._db, "the guard state")
+        with self._lock:
+            close_side_db(self._db, "the guard state")
+
+    # -- transactions --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:  # an inner unit joins the outer one
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot start a guard transaction: {error}") from None
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._depth = 0
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"cannot commit a guard transaction: {error}") from None
+
+    def _rows(self, what: str, query: str, values: Sequence[object] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(query, values).fetchall()
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot {what}: {error}") from None
+
+    def _write(self, what: str, query: str, values: Sequence[object] = ()) -> int:
+        with self._lock:
+            try:
+                return self._db.execute(query, values).rowcount
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot {what}: {error}") from None
 
     # -- address blocks ------------------------------------------------------------------------
 
     def get_block(self, address: str) -> AddressBlock | None:
-        try:
-            row = self._db.execute(
-                f"SELECT {_BLOCK_COLUMNS} FROM guard_block WHERE address = ?", (address,)
-            ).fetchone()
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot read the block of {address}: {error}") from None
-        return None if row is None else _block(tuple(row))
+        rows = self._rows(
+            f"read the block of {address}",
+            f"SELECT {_BLOCK_COLUMNS} FROM guard_block WHERE address = ?",
+            (address,),
+        )
+        return _block(tuple(rows[0])) if rows else None
 
     def put_block(self, block: AddressBlock) -> None:
-        try:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO guard_block ({_BLOCK_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    block.address,
-                    block.reason.value,
-                    int(block.hard),
-                    _text(block.blocked_at),
-                    None if block.blocked_until is None else _text(block.blocked_until),
-                    block.status,
-                    block.diagnostic,
-                    block.bounce_message_id,
-                    block.original_message_id,
-                    block.bounces,
-                    int(block.alert),
-                ),
-            )
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot store the block of {block.address}: {error}") from None
+        self._write(
+            f"store the block of {block.address}",
+            f"INSERT OR REPLACE INTO guard_block ({_BLOCK_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                block.address,
+                block.reason.value,
+                int(block.hard),
+                _text(block.blocked_at),
+                None if block.blocked_until is None else _text(block.blocked_until),
+                block.status,
+                block.diagnostic,
+                block.bounce_message_id,
+                block.original_message_id,
+                block.bounces,
+                int(block.alert),
+            ),
+        )
 
     def remove_block(self, address: str) -> bool:
-        try:
-            cursor = self._db.execute("DELETE FROM guard_block WHERE address = ?", (address,))
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot clear the block of {address}: {error}") from None
-        return cursor.rowcount > 0
+        removed = self._write(
+            f"clear the block of {address}", "DELETE FROM guard_block WHERE address = ?", (address,)
+        )
+        return removed > 0
 
     def blocks(self) -> Sequence[AddressBlock]:
-        try:
-            rows = self._db.execute(
-                f"SELECT {_BLOCK_COLUMNS} FROM guard_block ORDER BY address"
-            ).fetchall()
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot list blocks: {error}") from None
+        rows = self._rows(
+            "list blocks", f"SELECT {_BLOCK_COLUMNS} FROM guard_block ORDER BY address"
+        )
         return [_block(tuple(r)) for r in rows]
 
     # -- ticket blocks -------------------------------------------------------------------------
 
     def get_ticket_block(self, ticket: str) -> TicketBlock | None:
-        try:
-            row = self._db.execute(
-                "SELECT ticket, blocked_at, blocked_until, mails FROM guard_ticket "
-                "WHERE ticket = ?",
-                (ticket,),
-            ).fetchone()
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot read the flood block of {ticket}: {error}") from None
-        if row is None:
+        rows = self._rows(
+            f"read the flood block of {ticket}",
+            "SELECT ticket, blocked_at, blocked_until, mails FROM guard_ticket WHERE ticket = ?",
+            (ticket,),
+        )
+        if not rows:
             return None
+        row = rows[0]
         return TicketBlock(
             ticket=str(row[0]),
             blocked_at=_time(row[1]),
@@ -193,32 +252,45 @@ class SqliteGuardState:
         )
 
     def put_ticket_block(self, block: TicketBlock) -> None:
-        try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO guard_ticket (ticket, blocked_at, blocked_until, mails) "
-                "VALUES (?, ?, ?, ?)",
-                (block.ticket, _text(block.blocked_at), _text(block.blocked_until), block.mails),
-            )
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot store the flood block of {block.ticket}: {error}") from None
+        self._write(
+            f"store the flood block of {block.ticket}",
+            "INSERT OR REPLACE INTO guard_ticket (ticket, blocked_at, blocked_until, mails) "
+            "VALUES (?, ?, ?, ?)",
+            (block.ticket, _text(block.blocked_at), _text(block.blocked_until), block.mails),
+        )
 
     # -- mail log ------------------------------------------------------------------------------
 
     def add_mail(self, record: MailRecord) -> None:
-        try:
-            self._db.execute(
-                "INSERT INTO guard_mail (ticket, at, direction, address, automatic) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (
-                    record.ticket,
-                    _text(record.at),
-                    record.direction.value,
-                    record.address,
-                    int(record.automatic),
-                ),
-            )
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot log a mail: {error}") from None
+        self._write(
+            "log a mail",
+            "INSERT INTO guard_mail (ticket, at, direction, address, automatic) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                record.ticket,
+                _text(record.at),
+                record.direction.value,
+                record.address,
+                int(record.automatic),
+            ),
+        )
+
+    def remove_mail(self, record: MailRecord) -> bool:
+        # ``IS`` compares NULL with NULL as equal (a mail without ticket or address).
+        removed = self._write(
+            "forget a mail",
+            "DELETE FROM guard_mail WHERE seq = (SELECT seq FROM guard_mail "
+            "WHERE ticket IS ? AND at = ? AND direction = ? AND address IS ? AND automatic = ? "
+            "ORDER BY seq DESC LIMIT 1)",
+            (
+                record.ticket,
+                _text(record.at),
+                record.direction.value,
+                record.address,
+                int(record.automatic),
+            ),
+        )
+        return removed > 0
 
     def mail_times(
         self,
@@ -244,18 +316,12 @@ class SqliteGuardState:
             clauses.append("automatic = ?")
             values.append(int(automatic))
         query = f"SELECT at FROM guard_mail WHERE {' AND '.join(clauses)} ORDER BY at, seq"
-        try:
-            rows = self._db.execute(query, values).fetchall()
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot count mails: {error}") from None
-        return [_time(r[0]) for r in rows]
+        return [_time(r[0]) for r in self._rows("count mails", query, values)]
 
     def prune(self, before: dt.datetime) -> int:
-        try:
-            cursor = self._db.execute("DELETE FROM guard_mail WHERE at < ?", (_text(before),))
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot prune the mail log: {error}") from None
-        return cursor.rowcount
+        return self._write(
+            "prune the mail log", "DELETE FROM guard_mail WHERE at < ?", (_text(before),)
+        )
 
 
 __all__ = ["SCHEMA_VERSION", "SqliteGuardState"]
