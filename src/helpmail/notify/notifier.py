@@ -17,15 +17,18 @@ from typing import TYPE_CHECKING
 import attrs
 
 from helpmail.errors import HelpmailError
+from helpmail.mail.model import address_key
 from helpmail.notify.plan import Notification, NotificationPlan, plan_notifications
 from helpmail.notify.ports import (
     DeliveryGuardLike,
     Directory,
+    HeldLike,
+    MailAdmitter,
     MailSender,
     SendReceipt,
     SentRecorder,
 )
-from helpmail.notify.settings import NotifySettings
+from helpmail.notify.settings import CUSTOMER_ROLES, NotifySettings
 from helpmail.templates import TemplateRenderer
 from helpmail.tickets.events import TicketEvent
 
@@ -47,10 +50,16 @@ class Delivery:
 class Notifier:
     """Plans and sends the notifications of ticket events (usable as ``Desk(on_events=...)``).
 
-    When ``guard`` can record sent mail (:class:`~helpmail.notify.ports.SentRecorder`, as
-    ``helpmail.guard.DeliveryGuard`` can), every accepted mail is recorded there, so the per-address
-    and per-ticket caps count it. ``on_sent`` is called after each accepted mail; ``log`` keeps the
-    last ``keep`` deliveries for inspection (the demo prints it).
+    When ``guard`` can admit mail (:class:`~helpmail.notify.ports.MailAdmitter`, as
+    ``helpmail.guard.DeliveryGuard`` can), each mail is admitted right before it is sent: the
+    guard checks and counts it in one step, so notifiers in several threads or processes sharing
+    the guard's state never send more than a cap allows; a mail the guard holds at that moment
+    (another worker, or an earlier recipient of the same event, took the last slot) is listed in
+    ``failures`` with the guard's reason, and the slot of a mail the sender did not deliver is
+    given back. A guard that can only record sent mail
+    (:class:`~helpmail.notify.ports.SentRecorder`) gets every accepted mail recorded after
+    sending. ``on_sent`` is called after each accepted mail; ``log`` keeps the last ``keep``
+    deliveries for inspection (the demo prints it).
     """
 
     settings: NotifySettings
@@ -80,19 +89,34 @@ class Notifier:
         failures: list[tuple[Notification | None, str]] = [
             (None, f"{recipient.address}: {error}") for recipient, error in plan.failed
         ]
+        guard: object = self.guard
+        admitter = guard if isinstance(guard, MailAdmitter) else None
+        at = now or event.at
+        ticket = event.ticket.id
         for notification in plan.notifications:
             if notification.mail is None:
                 continue
+            address = notification.recipient.address
+            if admitter is not None:
+                staff = notification.recipient.template_role not in CUSTOMER_ROLES
+                decision = admitter.admit(address, ticket, at, staff=staff)
+                if isinstance(decision, HeldLike) and decision.reason is not None:
+                    failures.append((notification, _held_at_send(decision)))
+                    continue
             try:
                 receipt = self.sender.send(notification.mail)
             except HelpmailError as error:
+                if admitter is not None:
+                    admitter.release(address, ticket, at)
                 failures.append((notification, str(error)))
                 continue
             receipts.append((notification, receipt))
-            recorder: object = self.guard
-            if isinstance(recorder, SentRecorder):
-                for address in receipt.accepted:
-                    recorder.record_sent(address, event.ticket.id, now or event.at)
+            if admitter is not None:
+                if address_key(address) not in {address_key(a) for a in receipt.accepted}:
+                    admitter.release(address, ticket, at)
+            elif isinstance(guard, SentRecorder):
+                for accepted in receipt.accepted:
+                    guard.record_sent(accepted, ticket, at)
             if self.on_sent is not None:
                 self.on_sent(notification, receipt)
         return self._keep(
@@ -103,6 +127,13 @@ class Notifier:
         self.log.append(delivery)
         del self.log[: -self.keep]
         return delivery
+
+
+def _held_at_send(decision: HeldLike) -> str:
+    """``held by the delivery guard when sending: address_cap (...)``."""
+    detail = getattr(decision, "detail", "")
+    text = f"held by the delivery guard when sending: {decision.reason}"
+    return text + (f" ({detail})" if detail else "")
 
 
 def notifier_from_config(

@@ -119,6 +119,24 @@ class SentRecorder(Protocol):
         ...
 
 
+@runtime_checkable
+class MailAdmitter(Protocol):
+    """A guard that checks and counts an automatic mail in one atomic step, so several workers
+    sharing its state never send more than a cap allows (``helpmail.guard.DeliveryGuard`` is
+    one). The notifier admits each mail right before sending it and releases the slot of a mail
+    that was not sent."""
+
+    def admit(
+        self, recipient: str, ticket: str, now: dt.datetime, *, staff: bool = False
+    ) -> object:
+        """Allowed (and counted), or held with ``reason`` and ``until``, as ``check`` answers."""
+        ...
+
+    def release(self, recipient: str, ticket: str, now: dt.datetime) -> object:
+        """Give back the slot of an admitted mail that was not sent."""
+        ...
+
+
 @attrs.frozen(kw_only=True)
 class OutgoingMail:
     """A composed mail and its SMTP envelope (RFC 5321 §3.3: MAIL FROM and RCPT TO).
