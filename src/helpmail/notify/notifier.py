@@ -98,22 +98,21 @@ class Notifier:
                 continue
             address = notification.recipient.address
             if admitter is not None:
-                staff = notification.recipient.template_role not in CUSTOMER_ROLES
-                decision = admitter.admit(address, ticket, at, staff=staff)
-                if isinstance(decision, HeldLike) and decision.reason is not None:
-                    failures.append((notification, _held_at_send(decision)))
+                refusal = _admit(admitter, notification, ticket, at)
+                if refusal is not None:
+                    failures.append((notification, refusal))
                     continue
             try:
                 receipt = self.sender.send(notification.mail)
             except HelpmailError as error:
-                if admitter is not None:
-                    admitter.release(address, ticket, at)
                 failures.append((notification, str(error)))
+                if admitter is not None:
+                    failures.extend(_release(admitter, notification, ticket, at))
                 continue
             receipts.append((notification, receipt))
             if admitter is not None:
                 if address_key(address) not in {address_key(a) for a in receipt.accepted}:
-                    admitter.release(address, ticket, at)
+                    failures.extend(_release(admitter, notification, ticket, at))
             elif isinstance(guard, SentRecorder):
                 for accepted in receipt.accepted:
                     guard.record_sent(accepted, ticket, at)
@@ -129,11 +128,35 @@ class Notifier:
         return delivery
 
 
-def _held_at_send(decision: HeldLike) -> str:
-    """``held by the delivery guard when sending: address_cap (...)``."""
+def _admit(
+    admitter: MailAdmitter, notification: Notification, ticket: str, at: dt.datetime
+) -> str | None:
+    """Admit one mail through the guard: ``None`` to send it, else why not (``held by the
+    delivery guard when sending: address_cap (...)``). A guard that cannot answer (its store
+    failed) holds the mail: no automatic mail goes out unguarded."""
+    recipient = notification.recipient
+    staff = recipient.template_role not in CUSTOMER_ROLES
+    try:
+        decision = admitter.admit(recipient.address, ticket, at, staff=staff)
+    except HelpmailError as error:
+        return f"held: the delivery guard failed: {error}"
+    if not isinstance(decision, HeldLike) or decision.reason is None:
+        return None
     detail = getattr(decision, "detail", "")
     text = f"held by the delivery guard when sending: {decision.reason}"
     return text + (f" ({detail})" if detail else "")
+
+
+def _release(
+    admitter: MailAdmitter, notification: Notification, ticket: str, at: dt.datetime
+) -> list[tuple[Notification | None, str]]:
+    """Give back the slot of a mail that was not delivered; a failure to do so is reported
+    (the slot then stays counted, which errs on the safe side)."""
+    try:
+        admitter.release(notification.recipient.address, ticket, at)
+    except HelpmailError as error:
+        return [(notification, f"the delivery guard still counts this mail: {error}")]
+    return []
 
 
 def notifier_from_config(
