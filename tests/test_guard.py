@@ -43,9 +43,37 @@ class TestSqliteGuardState(GuardStateConformance):
         return SqliteGuardState(":memory:")
 
 
+class TestSqliteFileGuardState(GuardStateConformance):
+    """The SQLite state in a file, each thread of the concurrency checks on its own connection
+    (as another process would be)."""
+
+    @pytest.fixture(autouse=True)
+    def _folder(self, tmp_path: Path) -> None:
+        self.folder = tmp_path
+        self.made = 0
+
+    def make_state(self) -> GuardState:
+        self.made += 1
+        return SqliteGuardState(self.folder / f"guard{self.made}.db")
+
+    def open_again(self, state: GuardState) -> GuardState:
+        assert isinstance(state, SqliteGuardState)
+        return SqliteGuardState(state.path)
+
+
 def test_sqlite_file_state_conformance(tmp_path: Path) -> None:
     paths = iter(range(100))
     run_conformance(lambda: SqliteGuardState(tmp_path / f"guard{next(paths)}.db"))
+
+
+def test_run_conformance_with_reopen(tmp_path: Path) -> None:
+    paths = iter(range(100))
+
+    def reopen(state: GuardState) -> GuardState:
+        assert isinstance(state, SqliteGuardState)
+        return SqliteGuardState(state.path)
+
+    run_conformance(lambda: SqliteGuardState(tmp_path / f"g{next(paths)}.db"), reopen)
 
 
 def test_run_conformance_helper() -> None:
