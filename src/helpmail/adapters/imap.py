@@ -525,11 +525,12 @@ class ImapSource:
             if len(self._pending_seen[ref.folder][1]) < self.settings.batch_size:
                 return
             effective = ()
+        copied: set[str] = set()  # folders this message was copied to: a retry must not copy
         for attempt in range(self.connect_attempts):
             try:
                 self._flush(ref.folder)
                 if effective:
-                    self._apply(ref, uid, effective)
+                    self._apply(ref, uid, effective, copied)
                 break
             except _Dropped as error:
                 self._drop()
@@ -544,7 +545,13 @@ class ImapSource:
         self._held.get(ref.folder, set()).discard(uid)
         self._handled(ref.folder, ref.uidvalidity, uid)
 
-    def _apply(self, ref: MessageRef, uid: int, actions: tuple[MailboxAction, ...]) -> None:
+    def _apply(
+        self,
+        ref: MessageRef,
+        uid: int,
+        actions: tuple[MailboxAction, ...],
+        copied: set[str] | None = None,
+    ) -> None:
         folder = ref.folder
         client = self._connection()
         if self._selected != folder:
@@ -568,7 +575,7 @@ class ImapSource:
                 return
             elif kind is MailboxActionKind.MOVE:
                 assert action.folder is not None
-                self._move(client, uid, action.folder)
+                self._move(client, uid, action.folder, copied)
                 return
 
     def _delete(self, client: Any, uid: int) -> None:
@@ -578,12 +585,18 @@ class ImapSource:
         else:
             self._call("expunging", client.expunge)
 
-    def _move(self, client: Any, uid: int, target: str) -> None:
+    def _move(self, client: Any, uid: int, target: str, copied: set[str] | None = None) -> None:
+        done = copied if copied is not None else set()
+
         def attempt() -> None:
             if client.has_capability("MOVE"):
                 self._call(f"moving to {target!r}", lambda: client.move([uid], target))
             else:
-                self._call(f"copying to {target!r}", lambda: client.copy([uid], target))
+                # COPY and the expunge are not atomic: when the connection is lost after a
+                # COPY that succeeded, apply() retries on a new connection without copying again
+                if target not in done:
+                    self._call(f"copying to {target!r}", lambda: client.copy([uid], target))
+                    done.add(target)
                 self._delete(client, uid)
 
         try:
