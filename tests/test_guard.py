@@ -20,6 +20,7 @@ from helpmail.guard import (
     GuardState,
     Held,
     HoldReason,
+    MailRecord,
     MemoryGuardState,
 )
 from helpmail.testing.guard_conformance import (
@@ -105,6 +106,44 @@ def test_sqlite_state_survives_reopen_and_shares_a_file(tmp_path: Path) -> None:
         tables = {r[0] for r in other.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"guard_schema", "guard_block", "guard_ticket", "guard_mail"} <= tables
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _log_twice_then_fail(state: SqliteGuardState) -> None:
+    with state.transaction():
+        state.add_mail(MailRecord(ticket="T1", at=T0, address="a@example.org"))
+        with state.transaction():  # an inner unit joins the outer one
+            state.add_mail(MailRecord(ticket="T1", at=T0, address="a@example.org"))
+        raise KeyError("boom")
+
+
+def test_sqlite_transaction_rolls_back_on_exception(tmp_path: Path) -> None:
+    with SqliteGuardState(tmp_path / "g.db") as state:
+        with pytest.raises(KeyError):
+            _log_twice_then_fail(state)
+        assert state.mail_times(since=T0) == []
+        with state.transaction():
+            state.add_mail(MailRecord(ticket="T1", at=T0, address="a@example.org"))
+        assert len(state.mail_times(since=T0)) == 1
+
+
+def test_sqlite_waits_for_another_process_lock_then_gives_up(tmp_path: Path) -> None:
+    """Another connection holds the write lock (as another process in its transaction would):
+    admit waits for the busy timeout and then fails with StoreError, nothing half-done."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "desk.db"
+    with SqliteGuardState(path, busy_timeout=0.2) as state:
+        guard = DeliveryGuard(state)
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            with pytest.raises(StoreError, match="cannot start a guard transaction"):
+                guard.admit("a@example.org", "T1", T0)
+            assert time.monotonic() - started >= 0.15
+            other.execute("ROLLBACK")
+        assert isinstance(guard.admit("a@example.org", "T1", T0), Allowed)
+        assert len(state.mail_times(since=T0)) == 1
 
 
 def test_sqlite_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 A host application implements :class:`Directory` over its own user and queue tables (or uses
 :class:`StaticDirectory`, which the CLI builds from the ``[notify]`` config section). The delivery
-guard (:mod:`helpmail.guard`) is used only through :class:`DeliveryGuardLike`, so the policy does
-not depend on its internals: any ``check()`` result with a non-``None`` ``reason`` is a hold.
+guard (:mod:`helpmail.guard`) is used only through :class:`DeliveryGuardLike` (and, to count what
+is sent, :class:`MailAdmitter` or :class:`SentRecorder`), so the policy does not depend on its
+internals: any ``check()`` or ``admit()`` result with a non-``None`` ``reason`` is a hold.
 :class:`MailSender` is the transport port the SMTP and outbox adapters implement.
 """
 
