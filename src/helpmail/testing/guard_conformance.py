@@ -535,4 +535,4 @@ def run_conformance(factory: StateFactory, reopen: Reopen | None = None) -> None
                 runner.teardown_method()
 
 
-__all__ = ["GuardStateConformance", "bounce", "run_conformance"]
+__all__ = ["GuardStateConformance", "bounce", "run_conformance", "run_threads"]
