@@ -15,6 +15,7 @@ from helpmail.bounces import (
     Bounce,
     BounceKind,
     BounceReason,
+    SmtpCommand,
     classify,
     decide_reason,
     parse_bounce,
@@ -198,7 +199,9 @@ DRAGONFLY = (
         pytest.param(EXCHANGE_2003, R.USER_UNKNOWN, True, "5.1.1", id="exchange-2003"),
         pytest.param(OFFICE_365, R.MAILBOX_FULL, False, "5.2.2", id="office-365"),
         pytest.param(GMAIL, R.ACCOUNT_DISABLED, False, None, id="gmail"),
-        pytest.param(YAHOO, R.USER_UNKNOWN, True, None, id="yahoo"),
+        # a remote reply quoted without its command or an X.1.X status: soft (a filter after
+        # DATA says the same words); with Yahoo's "[RCPT_TO]" tag it is hard (see below)
+        pytest.param(YAHOO, R.REJECTED_POLICY, False, None, id="yahoo"),
         pytest.param(OPENSMTPD, R.RELAY_DENIED, False, "5.7.1", id="opensmtpd"),
         pytest.param(DRAGONFLY, R.REJECTED_POLICY, False, "5.7.26", id="dragonfly"),
     ],
@@ -613,6 +616,213 @@ def test_text_beats_generic_codes_and_dialogue_corrects() -> None:
     )
     assert normalise_status("#5.1.0 Address rejected") == "5.1.0"
     assert normalise_status("250 2.1.5 Ok; 451 4.3.0 error", failures_only=True) == "4.3.0"
+
+
+# --- the SMTP command and the witnesses of "unknown user" ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        # Postfix, also folded over lines
+        (
+            "host mx said: 550 5.1.1 <b@x.example>: User unknown (in reply to RCPT TO command)",
+            "RCPT",
+        ),
+        ("host mx said: 550 5.7.1 spam (in reply to\n    end of DATA command)", "DATA"),
+        ("host mx said: 553 sender rejected (in reply to MAIL FROM command)", "MAIL"),
+        # Exim
+        ("SMTP error from remote mail server after RCPT TO:<b@x.example>: 550 no", "RCPT"),
+        ("SMTP error from remote mail server after end of data: 550 spam", "DATA"),
+        ("SMTP error from remote server after RCPT command: host: mx 5.2.1 User Unknown", "RCPT"),
+        ("SMTP error from remote mail server after initial connection: 554 go away", "CONNECT"),
+        # DragonFly DMA
+        ("mx [192.0.2.25] did not like our RCPT TO: 550 5.1.1 <b@x.example>: unknown", "RCPT"),
+        ("mx [192.0.2.25] did not like our final DATA: 550 5.7.26 Unauthenticated", "DATA"),
+        # qmail
+        ("192.0.2.25 does not like recipient.\nRemote host said: 550 User unknown", "RCPT"),
+        (
+            "Connected to 192.0.2.25 but sender was rejected. 192.0.2.25 does not like sender.",
+            "MAIL",
+        ),
+        ("Sorry, no SMTP connection got far enough; most progress was RCPT TO response", "RCPT"),
+        # Yahoo, Sendmail-derived "X3", and other bracketed forms
+        ("Remote host said: 550 5.1.1 <b@x.example>... User Unknown [RCPT_TO]", "RCPT"),
+        ("SMTP:RCPT host 192.0.2.8: 553 5.3.0 <b@x.example>... No such user here", "RCPT"),
+        (
+            "The server refused to accept your message (DATA), with the following error",
+            "DATA-COMMAND",
+        ),
+        # Oracle Messaging Server
+        ("Reason: Remote SMTP server has rejected address", "RCPT"),
+        ("Reason: Server rejected MAIL FROM address", "MAIL"),
+        # transcripts: Sendmail (also indented), Postfix smtpd, InterScan
+        (">>> MAIL From:<a@y.example>\n<<< 250 ok\n>>> RCPT To:<b@x.example>\n<<< 550 no", "RCPT"),
+        ("    >>> RCPT TO:<b@x.example>\n    <<< 550 <b@x.example>: User unknown", "RCPT"),
+        (
+            " In:  RCPT TO:<b@x.example>\n Out: 250 ok\n In:  DATA\n Out: 451 4.3.0 error",
+            "DATA-COMMAND",
+        ),
+        ("Sent <<< RCPT TO:<b@x.example>\nReceived >>> 550 5.1.1 <b@x.example>... unknown", "RCPT"),
+        # nothing said
+        ("550 5.1.1 User unknown", None),
+        ("we received mail from a friend in data centre after a while", None),
+    ],
+)
+def test_smtp_command_of_each_mta_format(text: str, command: str | None) -> None:
+    assert smtp_command(text) == command
+
+
+def test_pipelined_rcpt_answers_after_data_are_rcpt_refusals() -> None:
+    """Sendmail prints ``>>> DATA`` before the answers to pipelined ``RCPT TO`` (RFC 2920); the
+    server's "503 Need RCPT" to DATA proves every recipient was refused before it."""
+    transcript = (
+        "... while talking to mx.example.org.:\n>>> DATA\n"
+        "<<< 550 5.0.0 <bob@example.org>... User unknown\n"
+        "<<< 503 5.0.0 Need RCPT (recipient)\n"
+    )
+    assert smtp_command(transcript) == SmtpCommand.RCPT
+    # without the 503 the DATA verb itself was refused
+    assert smtp_command(transcript.replace("<<< 503 5.0.0 Need RCPT (recipient)\n", "")) == (
+        SmtpCommand.DATA_COMMAND
+    )
+    # with several recipients, the command before the reply naming the address counts
+    several = (
+        ">>> RCPT To:<a@example.org>\n<<< 250 ok\n>>> DATA\n<<< 354 go\n"
+        ">>> .\n<<< 554 5.0.0 <a@example.org>... message refused\n"
+    )
+    assert smtp_command(several, "a@example.org") == SmtpCommand.DATA_COMMAND
+
+
+def _sendmail_dsn(reply: str, status: str, transcript_tail: str = "") -> str:
+    return (
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.desk.example>\n"
+        "To: support@desk.example\nSubject: Returned mail: see transcript for details\n"
+        "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\n"
+        "   ----- The following addresses had permanent fatal errors -----\n<bob@example.com>\n\n"
+        "   ----- Transcript of session follows -----\n"
+        f"... while talking to mx.example.com.:\n>>> DATA\n<<< {reply}\n{transcript_tail}\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.desk.example\n\n"
+        f"Final-Recipient: RFC822; bob@example.com\nAction: failed\nStatus: {status}\n"
+        f"Diagnostic-Code: SMTP; {reply}\n\n"
+        f"--b\nContent-Type: text/rfc822-headers\n\n{ORIGINAL}\n--b--\n"
+    )
+
+
+def test_the_smtp_command_is_kept_on_the_recipient() -> None:
+    (bob,) = mail(POSTFIX).recipients
+    assert bob.smtp_command == SmtpCommand.RCPT == "RCPT"
+    pipelined = _sendmail_dsn(
+        "550 5.0.0 <bob@example.com>... User unknown", "5.0.0", "<<< 503 5.0.0 Need RCPT\n"
+    )
+    (bob,) = mail(pipelined).recipients
+    assert (bob.smtp_command, bob.reason, bob.hard) == (SmtpCommand.RCPT, R.USER_UNKNOWN, True)
+    (bob,) = mail(EXIM).recipients
+    assert bob.smtp_command is None or bob.smtp_command == SmtpCommand.RCPT
+
+
+def test_a_mailbox_status_beats_unknown_user_words_unless_refused_at_rcpt() -> None:
+    """RFC 3463 X.2.1 "mailbox disabled": the mailbox exists. With "User Unknown" words and no
+    command (PowerMTA), the specific status wins; refused at RCPT TO, the words do."""
+    words = "550 5.2.1 <bob@example.com>... User Unknown"
+    assert decide_reason(status="5.2.1", reply_code="550", text=words) == (
+        R.ACCOUNT_DISABLED, False,
+    )  # fmt: skip
+    assert decide_reason(status="5.2.1", reply_code="550", text=words, command="RCPT") == (
+        R.USER_UNKNOWN, True,
+    )  # fmt: skip
+    # X.2.2 "mailbox full" likewise; X.2.0 is a carrier's filter
+    assert decide_reason(status="5.2.2", reply_code="550", text="550 User unknown")[0] is (
+        R.MAILBOX_FULL
+    )
+    assert decide_reason(status="5.2.0", reply_code="550", text="550 : User unknown")[0] is (
+        R.REJECTED_POLICY
+    )
+    # an X.1.X status confirms the words whatever the stage
+    assert decide_reason(status="5.1.1", reply_code="550", text="550 User unknown") == (
+        R.USER_UNKNOWN, True,
+    )  # fmt: skip
+
+
+def test_unknown_user_after_data_is_a_filter_and_unconfirmed_remote_replies_are_soft() -> None:
+    # refused after the end of DATA: the recipient had been accepted; a filter speaks
+    for command in ("DATA", SmtpCommand.DATA):
+        assert decide_reason(
+            status="5.0.0", reply_code="550", text="550 User unknown", command=command
+        ) == (R.REJECTED_POLICY, False)
+    # a remote reply quoted without its command and without an X.1.X status: soft (Sisimai's
+    # "filtered"): a wrong hard block silences a good address until someone clears it
+    assert decide_reason(status="5.0.0", reply_code="550", text="550 : User unknown") == (
+        R.REJECTED_POLICY, False,
+    )  # fmt: skip
+    # ... unless the reply repeats the recipient, as replies to RCPT TO do
+    echoed = "550 <bob@example.com>: User unknown"
+    assert decide_reason(
+        status="5.0.0", reply_code="550", text=echoed, address="bob@example.com"
+    ) == (R.USER_UNKNOWN, True)
+    assert decide_reason(
+        status="5.0.0", reply_code="550", text=echoed, address="carol@example.com"
+    ) == (R.REJECTED_POLICY, False)
+    # ... or the DATA verb itself was refused (RFC 5321 §3.3: no valid recipients)
+    yahoo = "554 delivery error: dd This user doesn't have a yahoo.com account (bob@yahoo.com)"
+    assert decide_reason(status="5.0.0", reply_code="554", text=yahoo, command="DATA-COMMAND") == (
+        R.USER_UNKNOWN,
+        True,
+    )
+    # a report with no remote reply is the reporting system's own directory verdict
+    assert decide_reason(
+        status=None,
+        reply_code=None,
+        text="User bob (bob@example.com) not listed in Domino Directory",
+    ) == (R.USER_UNKNOWN, True)
+    # the same through the parser: a Sendmail transcript that shows the end of the data refused
+    after_data = _sendmail_dsn("550 5.0.0 User unknown", "5.0.0").replace(
+        ">>> DATA\n", ">>> DATA\n<<< 354 go ahead\n>>> .\n"
+    )
+    (bob,) = mail(after_data).recipients
+    assert (bob.reason, bob.hard) == (R.REJECTED_POLICY, False)
+    # and Yahoo with its "[RCPT_TO]" tag is refused at RCPT TO
+    (bob,) = mail(YAHOO.replace("yahoo.com account\n", "yahoo.com account [RCPT_TO]\n")).recipients
+    assert (bob.smtp_command, bob.reason, bob.hard) == ("RCPT", R.USER_UNKNOWN, True)
+
+
+def test_a_final_failure_after_temporary_user_unknown_replies_is_hard() -> None:
+    """``Action: failed`` after 4.X.X answers: the sending MTA retried and gave up; "user unknown"
+    each time is a dead mailbox. A delay warning with the same answer stays a delay."""
+    text = (
+        "450 4.1.1 <bob@example.com>: Recipient address rejected: User unknown in virtual alias "
+        "table"
+    )
+    assert decide_reason(status="4.1.1", reply_code="450", text=text, final=True) == (
+        R.USER_UNKNOWN, True,
+    )  # fmt: skip
+    assert decide_reason(status="4.1.1", reply_code="450", text=text) == (R.TRANSIENT, False)
+    # other hard reasons under a 4.X.X stay soft (a DNS failure is often passing)
+    assert decide_reason(status="4.4.0", reply_code="451", text="Host unknown", final=True)[0] is (
+        R.TRANSIENT
+    )
+    failed = dsn(
+        "Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 4.1.1\n"
+        f"Diagnostic-Code: smtp; {text}\n"
+    )
+    (bob,) = mail(failed).recipients
+    assert (bob.reason, bob.hard) == (R.USER_UNKNOWN, True)
+    delayed = failed.replace("Action: failed", "Action: delayed")
+    (bob,) = mail(delayed).recipients
+    assert (bob.reason, bob.hard, bob.cause) == (R.DELAYED, False, R.TRANSIENT)
+
+
+def test_a_generic_dsn_status_gives_way_to_the_reports_own() -> None:
+    """OpenSMTPD writes ``Status: 5.0.0`` without a Diagnostic-Code and the real reply in its
+    text: the specific status of the same class is taken (RFC 3463 §3.1: X.0.0 is "other")."""
+    text = dsn("Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.0.0\n").replace(
+        "Your message could not be delivered.",
+        "bob@example.com: 550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown",
+    )
+    (bob,) = mail(text).recipients
+    assert (bob.status, bob.reason, bob.hard) == ("5.1.1", R.USER_UNKNOWN, True)
 
 
 def test_reason_table_is_complete() -> None:

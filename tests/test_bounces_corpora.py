@@ -99,15 +99,8 @@ KNOWN_REASON_MISSES = {
     "sisimai-dev/maildir/bsd/lhost-office365-13.eml": (
         "Sisimai: unknown; helpmail: user_unknown (status 5.1.10)"
     ),
-    "sisimai-dev/maildir/bsd/lhost-postfix-05.eml": TEMPORARY,
     "sisimai-dev/maildir/bsd/lhost-postfix-07.eml": FILTERED,
     "sisimai-dev/maildir/bsd/lhost-postfix-49.eml": STATUS_CLASS,
-    "sisimai-dev/maildir/bsd/lhost-powermta-01.eml": (
-        "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
-    ),
-    "sisimai-dev/maildir/bsd/lhost-powermta-03.eml": (
-        "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
-    ),
     "sisimai-dev/maildir/bsd/lhost-receivingses-03.eml": STATUS_CLASS,
     "sisimai-dev/maildir/bsd/lhost-sendmail-21.eml": STATUS_CLASS,
     "sisimai-dev/maildir/bsd/lhost-sendmail-27.eml": FILTERED,
@@ -117,26 +110,18 @@ KNOWN_REASON_MISSES = {
     "sisimai-dev/maildir/bsd/lhost-v5sendmail-05.eml": (
         "Sisimai: rejected_policy; helpmail: transient (status None)"
     ),
-    "sisimai-dev/maildir/bsd/lhost-v5sendmail-07.eml": (
-        "Sisimai: rejected_policy; helpmail: domain_unknown (status None)"
-    ),
     "sisimai-dev/maildir/bsd/lhost-x1-01.eml": FILTERED,
     "sisimai-dev/maildir/bsd/lhost-x2-01.eml": FILTERED,
     "sisimai-dev/maildir/bsd/lhost-zoho-03.eml": FILTERED,
     "sisimai-dev/maildir/bsd/rfc3464-01.eml": (
         "Sisimai: mailbox_full; helpmail: user_unknown (status 5.1.1)"
     ),
-    "sisimai-dev/maildir/bsd/rfc3464-35.eml": FILTERED,
     "sisimai-dev/maildir/bsd/rfc3464-43.eml": STATUS_CLASS,
-    "sisimai-dev/maildir/bsd/rfc3464-57.eml": FILTERED,
     "sisimai-dev/maildir/bsd/rhost-messagelabs-03.eml": (
         "Sisimai: user_unknown; helpmail: rejected_policy (status 5.0.0)"
     ),
     "sisimai-dev/maildir/bsd/rhost-spectrum-01.eml": (
         "Sisimai: transient; helpmail: rejected_policy (status 5.1.0)"
-    ),
-    "sisimai-dev/maildir/dos/lhost-powermta-01.eml": (
-        "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
     ),
     "sisimai-dev/maildir/dos/lhost-x1-01.eml": FILTERED,
     "sisimai-dev/maildir/dos/lhost-x2-01.eml": FILTERED,
@@ -154,9 +139,6 @@ KNOWN_REASON_MISSES = {
         "Sisimai: account_disabled; helpmail: user_unknown (status 5.0.0)"
     ),
     "sisimai-dev/maildir/err/make-test-22.eml": FILTERED,
-    "sisimai-dev/maildir/mac/lhost-powermta-01.eml": (
-        "Sisimai: account_disabled; helpmail: user_unknown (status 5.2.1)"
-    ),
     "sisimai-dev/maildir/mac/lhost-x1-01.eml": FILTERED,
     "sisimai-dev/maildir/mac/lhost-x2-01.eml": FILTERED,
     "sisimai-dev/maildir/mac/rfc3464-01.eml": (

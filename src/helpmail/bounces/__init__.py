@@ -20,6 +20,7 @@ from helpmail.bounces.model import (
     Classification,
     Evidence,
     MailKind,
+    SmtpCommand,
     Strength,
 )
 from helpmail.bounces.parse import parse_bounce, valid_addr_spec
@@ -39,6 +40,7 @@ __all__ = [
     "MailKind",
     "ReasonPolicy",
     "Rule",
+    "SmtpCommand",
     "Strength",
     "classify",
     "decide_reason",

@@ -119,6 +119,26 @@ class BounceKind(StrEnum):
     DELAY = "delay"
 
 
+class SmtpCommand(StrEnum):
+    """The stage of the SMTP dialogue (RFC 5321 §3.3) at which the receiving server refused."""
+
+    CONNECT = "CONNECT"
+    """The greeting or the connection itself."""
+    HELO = "HELO"
+    """``HELO`` / ``EHLO`` (and ``STARTTLS``): about the sending host."""
+    MAIL = "MAIL"
+    """``MAIL FROM``: about our sender, never about the recipient."""
+    RCPT = "RCPT"
+    """``RCPT TO``: the server looked at this recipient (the stage where mailboxes are checked)."""
+    DATA_COMMAND = "DATA-COMMAND"
+    """The ``DATA`` verb itself. Not proof of a content refusal: with pipelining (RFC 2920) the
+    answers to ``RCPT TO`` arrive after it, and a server that refused every recipient answers
+    ``DATA`` with 503/554 (RFC 5321 §3.3)."""
+    DATA = "DATA"
+    """The end of the data (the ``.`` line): the message content was refused, after the server
+    had accepted the recipient at ``RCPT TO``."""
+
+
 @attrs.frozen(kw_only=True)
 class BouncedRecipient:
     """One recipient a bounce reports.
@@ -147,6 +167,14 @@ class BouncedRecipient:
     cause: BounceReason | None = None
     """For a delay warning, what the delay is about (``mailbox_full``, ``transient``...), read
     from its status and text as for a failure; ``None`` otherwise."""
+    smtp_command: SmtpCommand | None = None
+    """The SMTP command the receiving server refused (:class:`SmtpCommand`, a ``str``: ``RCPT``,
+    ``DATA``, ``MAIL``, ...), as the report says it (Postfix "in reply to RCPT TO command", Exim
+    "after RCPT TO:", a Sendmail ``>>>`` / ``<<<`` transcript, ...; see
+    :func:`helpmail.bounces.reasons.smtp_command`); ``DATA`` also when a content-filter gateway
+    wrote the report. ``None`` when the report does not say. It weighs on the reason: "unknown
+    user" text is read as a dead mailbox only with a witness -- a refusal at ``RCPT TO`` or an
+    RFC 3463 ``X.1.X`` addressing status (:func:`helpmail.bounces.reasons.decide_reason`)."""
 
 
 @attrs.frozen(kw_only=True)

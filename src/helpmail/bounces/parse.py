@@ -30,7 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from helpmail.bounces.model import Bounce, BouncedRecipient, BounceKind, BounceReason
+from helpmail.bounces.model import (
+    Bounce,
+    BouncedRecipient,
+    BounceKind,
+    BounceReason,
+    SmtpCommand,
+)
 from helpmail.bounces.reasons import (
     FILTERING_GATEWAYS,
     HARD_REASONS,
@@ -327,6 +333,9 @@ class _View:
     body: str
     about: dict[str, list[str]] = attrs.field(factory=dict, eq=False)
     """Address -> the report's blocks naming it (:func:`_about_index`)."""
+    sessions: dict[str, list[str]] = attrs.field(factory=dict, eq=False)
+    """Address -> the report's paragraphs naming it (:func:`_session_index`): where an MTA's
+    account of the SMTP dialogue with that recipient is (the command a refusal answered)."""
 
 
 _EMBEDDED_RETURN = re.compile(
@@ -387,6 +396,7 @@ def _view(mail: InboundMail) -> _View:
         body=body,
     )
     view.about.update(_about_index(view))
+    view.sessions.update(_session_index(view))
     return view
 
 
@@ -650,6 +660,32 @@ def _about_index(view: _View) -> dict[str, list[str]]:
     return index
 
 
+def _session_index(view: _View) -> dict[str, list[str]]:
+    """For every address in the report and transcript, the paragraphs (text between blank lines)
+    that name it, at most 2 an address: a Sendmail transcript's ``>>> DATA`` line or Postfix's
+    "(in reply to RCPT TO command)" may be lines away from the address. Built once a mail."""
+    index: dict[str, list[str]] = {}
+    for text in (view.report, view.transcript):
+        for paragraph in _BLANK_SPLIT.split(text):
+            if "@" not in paragraph:
+                continue
+            piece = paragraph[:_TEXT_LIMIT]
+            for key in {m[0].lower().rstrip(".") for m in _ANY_ADDR.finditer(paragraph)}:
+                found = index.setdefault(key, [])
+                if len(found) < 2:
+                    found.append(piece)
+    return index
+
+
+def _session_command(view: _View, address: str) -> SmtpCommand | None:
+    """The SMTP command the refusal for ``address`` answered, from the paragraphs naming it."""
+    for paragraph in view.sessions.get(address.lower(), ()):
+        command = smtp_command(paragraph, address)
+        if command is not None:
+            return command
+    return None
+
+
 def _text_about(view: _View, address: str) -> str:
     """The lines of the report (and transcript) that talk about ``address``: each line naming it
     and the following lines up to a blank line."""
@@ -881,6 +917,20 @@ _CONTEXT_ROWS = 50
 _TEXT_LIMIT = 2000
 
 
+def _dsn_status(row: _Row, context: str) -> str | None:
+    """A DSN recipient's status. A generic ``X.0.0`` without a ``Diagnostic-Code`` gives way to
+    the status the report's text gives for the same recipient, in the same class (OpenSMTPD
+    writes ``Status: 5.0.0`` and puts "550 5.1.1 ... User unknown" in its text part): RFC 3463
+    §3.1 makes ``X.0.0`` "other/undefined", so the specific one says more."""
+    status = row.status
+    if row.diagnostic or (status is not None and not status.endswith(".0.0")):
+        return status
+    found = normalise_status(context, failures_only=True)
+    if found is not None and (status is None or found[0] == status[0]):
+        return found
+    return status
+
+
 def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRecipient]:
     fallback_text: str | None = None
     gateway = _from_filtering_gateway(view.mail)
@@ -889,16 +939,21 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
         context = row.extra_text[:_TEXT_LIMIT] if number < _CONTEXT_ROWS else ""
         both = f"{text}\n{context}"
         status = (
-            row.status
+            _dsn_status(row, context)
             if row.source == "rfc3464"
             else row.status or normalise_status(both, failures_only=True)
         )
         reply_code = row.reply_code or _reply_code(both)
         delayed = row.action == "delayed"
         domain = row.address.rpartition("@")[2]
-        command = smtp_command(text) or smtp_command(context)
+        command = (
+            smtp_command(text, row.address)
+            or smtp_command(context, row.address)
+            or (_session_command(view, row.address) if number < _CONTEXT_ROWS else None)
+        )
         if command is None and gateway and (status is None or status.endswith(".0.0")):
-            command = "DATA"  # a gateway refuses after DATA; a specific status still speaks
+            # a gateway refuses after DATA; a specific status still speaks
+            command = SmtpCommand.DATA
         if row.forced_reason is not None:
             reason = row.forced_reason
             hard = reason in HARD_REASONS and not (status or "").startswith("4")
@@ -910,6 +965,8 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
                 context=context,
                 command=command,
                 domain=domain,
+                final=not delayed,
+                address=row.address,
             )
             if reason is BounceReason.UNKNOWN:
                 if fallback_text is None:
@@ -921,6 +978,8 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
                     context=fallback_text,
                     command=command,
                     domain=domain,
+                    final=not delayed,
+                    address=row.address,
                 )
         cause = None
         if delayed:
@@ -937,6 +996,7 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
             source=row.source,
             cause=cause,
             original_recipient=row.original_recipient,
+            smtp_command=command,
         )
 
 

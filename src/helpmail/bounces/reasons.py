@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
 import attrs
 
-from helpmail.bounces.model import BounceReason
+from helpmail.bounces.model import BounceReason, SmtpCommand
 
 R = BounceReason
 
@@ -743,28 +744,66 @@ REPLY_CODE_REASONS: Mapping[str, BounceReason] = MappingProxyType(
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _SPACE = re.compile(r"\s+")
 
-#: The SMTP command a rejection answered, as MTAs report it: Postfix "(in reply to RCPT TO
-#: command)", Exim "after RCPT TO:", "after end of data", Sendmail transcripts ">>> DATA".
-_COMMAND = re.compile(
-    r"in reply to (?:the )?(?P<a>end of data|data|rcpt to|mail from|rcpt|mail|helo|ehlo)\b|"
-    r"after (?P<b>end of data|data|rcpt to|mail from|rcpt|mail|helo|ehlo|initial connection)\b|"
-    r"^>>> (?P<c>data|rcpt to|mail from|helo|ehlo)\b|\[(?P<d>rcpt_to|mail_from|data)\]",
-    re.IGNORECASE | re.MULTILINE,
+_VERB = (
+    r"(end\s+of\s+data|final\s+data|data|rcpt\s+to|mail\s+from|rcpt|mail|helo|ehlo|starttls|"
+    r"initial\s+connection)\b"
 )
-_COMMANDS = {
-    "end of data": "DATA",
-    # A bare DATA is not proof: with pipelining (RFC 2920) the RCPT answers arrive after it.
-    "data": "DATA-COMMAND",
-    "rcpt to": "RCPT",
-    "rcpt": "RCPT",
-    "rcpt_to": "RCPT",
-    "mail from": "MAIL",
-    "mail": "MAIL",
-    "mail_from": "MAIL",
-    "helo": "HELO",
-    "ehlo": "HELO",
-    "initial connection": "CONNECT",
-}
+
+#: Where MTAs say which SMTP command a refusal answered, as data: ``(who writes it, regex)``;
+#: each regex has one group, the command's words (mapped by :data:`COMMAND_WORDS`). White space
+#: may wrap (Postfix folds its long lines). Loose forms require the verb in capitals, as servers
+#: write it, so prose ("in mail from a friend") is not read as a command.
+COMMAND_PHRASES: tuple[tuple[str, str], ...] = (
+    # Postfix: "(in reply to RCPT TO command)", "(in reply to end of DATA command)"
+    ("postfix", r"\bin\s+reply\s+to\s+(?:the\s+)?" + _VERB),
+    # Exim: "SMTP error from remote mail server after RCPT TO:<...>:", "after end of data:",
+    # "after initial connection:"; GMX/Mail.ru (Exim) "after RCPT command"
+    ("exim", r"\bafter\s+(?:our\s+)?" + _VERB),
+    # DragonFly DMA: "did not like our RCPT TO:", "did not like our final DATA:"
+    ("dma", r"\bdid\s+not\s+like\s+our\s+" + _VERB),
+    # Session transcripts: Sendmail ">>> RCPT To:<...>", Postfix smtpd " In:  RCPT TO:<...>",
+    # InterScan "Sent <<< RCPT TO:<...>" (indented in some reports)
+    ("transcript", r"^[ \t]*(?:>{3,4}|in:|sent[ \t]+<<<)[ \t]*" + _VERB),
+    # qmail-remote: "... does not like recipient." / "does not like sender."; "most progress was
+    # RCPT TO response"; "192.0.2.32 said 550 for RCPT TO response"
+    ("qmail", r"\bdoes\s+not\s+like\s+(recipient|sender)\b"),
+    ("qmail", r"(?-i:\b(RCPT\s+TO|MAIL\s+FROM|DATA)\s+response\b)"),
+    # Yahoo "[RCPT_TO]"; "SMTP:RCPT host 192.0.2.8: 553 ..."; "(DATA)"; "User unknown in RCPT TO"
+    ("bracketed", r"\[(rcpt_to|mail_from|data)\]"),
+    ("bracketed", r"(?-i:\bSMTP:(RCPT|MAIL|DATA)\b)"),
+    ("bracketed", r"(?-i:\((RCPT\s+TO|MAIL\s+FROM|DATA)\))"),
+    ("bracketed", r"(?-i:\bin\s+(RCPT\s+TO|MAIL\s+FROM)\b)"),
+    # Oracle/Sun Messaging Server: "Remote SMTP server has rejected address" (the recipient, at
+    # RCPT TO), "Server rejected MAIL FROM address"
+    ("messaging-server", r"\brejected\s+(mail\s+from)\s+address"),
+    ("messaging-server", r"\bserver\s+has\s+rejected\s+(address)\b"),
+)
+_COMMAND = re.compile(
+    "|".join(f"(?:{pattern})" for _, pattern in COMMAND_PHRASES), re.IGNORECASE | re.MULTILINE
+)
+
+#: The command words of :data:`COMMAND_PHRASES` -> :class:`SmtpCommand`.
+COMMAND_WORDS: Mapping[str, SmtpCommand] = MappingProxyType(
+    {
+        "end of data": SmtpCommand.DATA,
+        "final data": SmtpCommand.DATA,
+        # A bare DATA is not proof: with pipelining (RFC 2920) the RCPT answers arrive after it.
+        "data": SmtpCommand.DATA_COMMAND,
+        "rcpt to": SmtpCommand.RCPT,
+        "rcpt": SmtpCommand.RCPT,
+        "rcpt_to": SmtpCommand.RCPT,
+        "recipient": SmtpCommand.RCPT,
+        "address": SmtpCommand.RCPT,
+        "mail from": SmtpCommand.MAIL,
+        "mail": SmtpCommand.MAIL,
+        "mail_from": SmtpCommand.MAIL,
+        "sender": SmtpCommand.MAIL,
+        "helo": SmtpCommand.HELO,
+        "ehlo": SmtpCommand.HELO,
+        "starttls": SmtpCommand.HELO,
+        "initial connection": SmtpCommand.CONNECT,
+    }
+)
 
 #: Content-filter gateways, recognised by a header of their bounce: ``(header, regex)``. They
 #: accept mail and relay it, so whatever they refuse they refuse after DATA (RFC 5321 §3.3), and
@@ -797,27 +836,56 @@ def normalise_status(status: str | None, *, failures_only: bool = False) -> str 
     return f"{match[1]}.{int(match[2])}.{int(match[3])}"
 
 
-_ERROR_REPLY = re.compile(r"^<<<[ \t]*[45]\d\d", re.MULTILINE)
+#: An error reply in a session transcript: Sendmail "<<< 550 ...", Postfix smtpd " Out: 550 ...",
+#: InterScan "Received >>> 550 ...".
+_ERROR_REPLY = re.compile(
+    r"^[ \t]*(?:<<<|out:|received[ \t]+>>>)[ \t]*[45]\d\d", re.IGNORECASE | re.MULTILINE
+)
+#: The server's answer to DATA when it refused every recipient before (RFC 5321 §3.3: "503
+#: command out of sequence" or "554 no valid recipients"): proof that the error replies before
+#: it answered pipelined RCPT TO commands (RFC 2920 §3.1), not the DATA.
+_NO_RECIPIENTS = re.compile(
+    r"^[ \t]*(?:<<<|out:|received[ \t]+>>>)[ \t]*(?:503|554)\b[^\n]{0,40}?"
+    r"(?:need\s+rcpt|rcpt\s+first|no\s+valid\s+recipients|start\s+afresh)",
+    re.IGNORECASE | re.MULTILINE,
+)
 
 
-def smtp_command(text: str | None) -> str | None:
-    """The SMTP command (``RCPT``, ``DATA``, ``MAIL``, ``HELO``, ``CONNECT``) a rejection
-    answered, when the text says so. In a session transcript (``>>>`` / ``<<<`` lines) it is the
-    last command before the first error reply; elsewhere the first mention counts."""
+def smtp_command(text: str | None, address: str | None = None) -> SmtpCommand | None:
+    """The SMTP command a refusal answered (:class:`SmtpCommand`), when the text says so
+    (:data:`COMMAND_PHRASES`).
+
+    In a session transcript (``>>>`` / ``<<<``, ``In:`` / ``Out:`` lines) it is the last command
+    before the error reply -- the first one naming ``address`` when given, else the first one.
+    A ``DATA`` there followed by a 503/554 "need RCPT" answer means the error before it answered
+    a pipelined ``RCPT TO`` (RFC 2920 §3.1, RFC 5321 §3.3). Elsewhere the first mention counts.
+    """
     if not text:
         return None
-    error = _ERROR_REPLY.search(text)
-    if error is not None:
+    errors = list(itertools.islice(_ERROR_REPLY.finditer(text), 50))
+    if errors:
+        error = errors[0]
+        if address:
+            wanted = address.lower()
+            for candidate in errors:
+                line_end = text.find("\n", candidate.start())
+                line = text[candidate.start() : line_end if line_end >= 0 else len(text)]
+                if wanted in line.lower():
+                    error = candidate
+                    break
         found = list(_COMMAND.finditer(text, 0, error.start()))
         if found:
-            return _command_name(found[-1])
+            command = _command_name(found[-1])
+            if command is SmtpCommand.DATA_COMMAND and _NO_RECIPIENTS.search(text, error.end()):
+                return SmtpCommand.RCPT
+            return command
     match = _COMMAND.search(text)
     return None if match is None else _command_name(match)
 
 
-def _command_name(match: re.Match[str]) -> str | None:
+def _command_name(match: re.Match[str]) -> SmtpCommand | None:
     word = next(g for g in match.groups() if g)
-    return _COMMANDS.get(" ".join(word.lower().split()))
+    return COMMAND_WORDS.get(" ".join(word.lower().split()))
 
 
 def _first(
@@ -870,6 +938,88 @@ def reason_from_status(status: str | None) -> BounceReason | None:
     return STATUS_REASONS.get(code.partition(".")[2])
 
 
+#: What a remote server's "unknown user" is taken for when nothing confirms it: no refusal at
+#: ``RCPT TO``, no ``X.1.X`` status, and the report does not say which command was refused
+#: (:func:`_weigh_user_unknown`). Soft, as Sisimai reads it ("filtered"): after ``DATA`` the same
+#: words come from filters, and a wrong hard block silences a good address until someone clears
+#: it, while a wrong soft one costs a retry in 3 h and an operator alert.
+UNCONFIRMED_USER_UNKNOWN = R.REJECTED_POLICY
+
+
+#: Reply codes that speak about the mailbox name itself (RFC 5321 §4.2.2).
+_ADDRESS_REPLIES = frozenset({"551", "553"})
+
+
+def _weigh_user_unknown(
+    *,
+    detail: str | None,
+    command: str | None,
+    reply_code: str | None,
+    text_said_it: bool,
+    echoes_recipient: bool,
+) -> BounceReason:
+    """Whether "unknown user" is a dead mailbox, given the SMTP command and the status.
+
+    Words alone are not enough when other evidence disagrees (RFC 5321 §3.3 says where each check
+    happens; RFC 3463 §3 what each status class and subject mean). In order:
+
+    * refused at ``MAIL FROM``: about our sender, not the address -> ``rejected_policy``;
+    * an ``X.7.X`` security/policy status (unless the reply is ``553`` "mailbox name not
+      allowed", RFC 5321 §4.2.3, which speaks about the address itself) -> ``rejected_policy``;
+    * refused at the end of ``DATA``: the server had accepted the recipient at ``RCPT TO``; what
+      refuses the content is a filter (Sisimai's "filtered") -> ``rejected_policy``;
+    * refused at ``RCPT TO``, the stage where servers look mailboxes up, or an ``X.1.X``
+      addressing status (RFC 3463 §3.2: the address is bad), or a reply code about the mailbox
+      name (RFC 5321 §4.2.2: ``551`` user not local, ``553`` mailbox name not allowed), or the
+      status or code alone said it (no "unknown user" words to doubt) -> ``user_unknown``;
+    * an ``X.2.X`` *mailbox* status (RFC 3463 §3.3: the mailbox exists and has a state --
+      ``X.2.1`` disabled, ``X.2.2`` full, ``X.2.0`` other, which carriers' filters send) -> the
+      reason the status names: words and status disagree and nothing else decides;
+    * the ``DATA`` verb itself refused (not the content): a server answers ``DATA`` with an
+      error when it has no valid recipient (RFC 5321 §3.3, "554 no valid recipients"; Yahoo's
+      "554 delivery error: dd This user doesn't have a yahoo.com account") -> ``user_unknown``;
+    * the reply repeats the recipient's address in angle brackets ("550 <bob@example.org>: User
+      unknown", "550 5.0.0 <bob@...>... User unknown"): servers echo the argument of the
+      command they answer, and only ``RCPT TO`` has the recipient as its argument (RFC 5321
+      §4.1.1.3); an answer to the message content concerns no single recipient ->
+      ``user_unknown``;
+    * a remote server's reply quoted (a reply code) without any of that, command not known ->
+      :data:`UNCONFIRMED_USER_UNKNOWN` (soft);
+    * no remote reply at all: the reporting system's own verdict on its own directory (Exchange
+      "The recipient name is not recognized", Domino "not listed in Domino Directory") ->
+      ``user_unknown``.
+
+    This follows Sisimai's UserUnknown/Filtered checks (which read "user unknown" as a dead
+    mailbox only at ``RCPT TO`` or with ``X.1.1``); Sisimai's per-MTA modules add the local
+    verdicts and the ``DATA``-verb refusals, which helpmail reads from the report itself.
+    """
+    subject = (detail or "").partition(".")[0]
+    if command == SmtpCommand.MAIL:
+        return R.REJECTED_POLICY
+    if subject == "7" and reply_code != "553":
+        return R.REJECTED_POLICY
+    if command == SmtpCommand.DATA:
+        return R.REJECTED_POLICY
+    if command == SmtpCommand.RCPT or subject == "1" or reply_code in _ADDRESS_REPLIES:
+        return R.USER_UNKNOWN
+    if not text_said_it:
+        return R.USER_UNKNOWN
+    if subject == "2" and detail is not None:
+        return STATUS_REASONS.get(detail, R.REJECTED_POLICY)
+    if command == SmtpCommand.DATA_COMMAND or echoes_recipient:
+        return R.USER_UNKNOWN
+    return UNCONFIRMED_USER_UNKNOWN if reply_code else R.USER_UNKNOWN
+
+
+def _echoes(address: str | None, text: str) -> bool:
+    """Whether a server's reply in ``text`` starts by repeating ``address`` in angle brackets
+    ("550 <bob@example.org>: User unknown", "550 5.1.1 <bob@...>... User unknown")."""
+    if not address or f"<{address.lower()}>" not in text.lower():
+        return False
+    pattern = rf"\b[45]\d\d[ -]+(?:#?[245]\.\d{{1,3}}\.\d{{1,3}}[ -]+)?<{re.escape(address)}>"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
 def decide_reason(
     *,
     status: str | None,
@@ -879,6 +1029,8 @@ def decide_reason(
     delayed: bool = False,
     command: str | None = None,
     domain: str | None = None,
+    final: bool = False,
+    address: str | None = None,
 ) -> tuple[BounceReason, bool]:
     """The reason and hard flag for one bounced recipient.
 
@@ -891,28 +1043,30 @@ def decide_reason(
     recipient's provider (:data:`RECIPIENT_DOMAIN_REASONS`); then the status class (a ``4.X.X``
     is ``transient`` by definition); then the bare reply code; else ``unknown``.
 
-    Then what the SMTP dialogue says corrects it (RFC 5321 §3.3): a failure at ``MAIL FROM``
-    concerns our sender, not the address; an "unknown user" after ``DATA`` (the recipient was
-    accepted at ``RCPT TO``), with an ``X.2.0`` *mailbox* status or an ``X.7.X`` *security or
-    policy* status is a filter speaking -- when code and words disagree, helpmail takes the soft
-    reading, because a wrong hard block silences a good address for good. A
-    temporary status (RFC 3463 §3.1: ``4.X.X``) never gives a hard reason: it becomes
-    ``transient`` (unless its wording is permanent by definition,
-    :data:`PERMANENT_BY_DEFINITION`: it then keeps its reason and stays soft). An ``X.7.X``
-    status does not overrule a ``553`` reply (RFC 5321 §4.2.3: "mailbox name not allowed"):
-    the reply code itself then speaks about the address. Hard means user or domain unknown
-    with a permanent status.
+    Then what the SMTP dialogue (``command``, :class:`~helpmail.bounces.model.SmtpCommand`) and
+    the status say corrects it: a failure at ``MAIL FROM`` concerns our sender, not the address;
+    "unknown user" is a dead mailbox only with a witness (:func:`_weigh_user_unknown`).
+
+    A temporary status (RFC 3463 §3.1: ``4.X.X``) gives no hard reason: it becomes ``transient``,
+    unless its wording is permanent by definition (:data:`PERMANENT_BY_DEFINITION`: it keeps its
+    reason and stays soft), or the report is ``final`` -- the sending MTA gave up (RFC 3464
+    §2.3.3 ``Action: failed``, not a delay warning) after its retries were answered "user
+    unknown" each time: then it is ``user_unknown`` and hard, as the remote server's directory
+    has had days to find the mailbox. Hard means user or domain unknown with a permanent status
+    (or that final user unknown).
     """
     if delayed:
         return BounceReason.DELAYED, False
     code = normalise_status(status)
     flat = _SPACE.sub(" ", text) if text else ""
     around = _SPACE.sub(" ", context) if context else ""
+    from_text = _specific(_remote_reply(flat)) or _specific(flat)
+    from_status = reason_from_status(code)
+    from_context = None if from_text or from_status else _specific(around)
     reason = (
-        _specific(_remote_reply(flat))
-        or _specific(flat)
-        or reason_from_status(code)
-        or _specific(around)
+        from_text
+        or from_status
+        or from_context
         or _broad(flat)
         or _broad(around)
         or (RECIPIENT_DOMAIN_REASONS.get(domain.lower()) if domain else None)
@@ -921,15 +1075,22 @@ def decide_reason(
         or BounceReason.UNKNOWN
     )
     detail = code.partition(".")[2] if code else None
-    if command == "MAIL" and reason in (R.USER_UNKNOWN, R.DOMAIN_UNKNOWN, R.UNKNOWN):
+    if command == SmtpCommand.MAIL and reason in (R.USER_UNKNOWN, R.DOMAIN_UNKNOWN, R.UNKNOWN):
         reason = R.REJECTED_POLICY
-    if reason is R.USER_UNKNOWN and (
-        command == "DATA"
-        or detail == "2.0"
-        or ((detail or "").startswith("7.") and reply_code != "553")
-    ):
-        reason = R.REJECTED_POLICY
+    if reason is R.USER_UNKNOWN:
+        # a remote server's reply quoted by a relay speaks with its own status
+        quoted = normalise_status(_remote_reply(flat), failures_only=True)
+        reason = _weigh_user_unknown(
+            detail=quoted.partition(".")[2] if quoted else detail,
+            command=command,
+            reply_code=reply_code,
+            text_said_it=from_text is R.USER_UNKNOWN or from_context is R.USER_UNKNOWN,
+            echoes_recipient=_echoes(address, f"{flat}\n{around}"),
+        )
     temporary = (code or "").startswith("4") or (not code and (reply_code or "").startswith("4"))
-    if temporary and reason in HARD_REASONS and not _first(PERMANENT_BY_DEFINITION, flat):
-        reason = R.TRANSIENT
+    if temporary and reason in HARD_REASONS:
+        if final and reason is R.USER_UNKNOWN:
+            return reason, True
+        if not _first(PERMANENT_BY_DEFINITION, flat):
+            reason = R.TRANSIENT
     return reason, reason in HARD_REASONS and not temporary
