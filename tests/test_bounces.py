@@ -825,6 +825,83 @@ def test_a_generic_dsn_status_gives_way_to_the_reports_own() -> None:
     assert (bob.status, bob.reason, bob.hard) == ("5.1.1", R.USER_UNKNOWN, True)
 
 
+def test_an_expanded_address_keeps_the_address_helpmail_wrote() -> None:
+    """A forwarder expanded bob@example.com into bob@mail.example.org, which failed: the guard
+    must block the address helpmail writes to (RFC 3464 §2.3.1 Original-Recipient's meaning)."""
+    forwarded = EXIM.replace(
+        "X-Failed-Recipients: bob@example.com", "X-Failed-Recipients: bob@mail.example.org"
+    ).replace("  bob@example.com\n", "  bob@mail.example.org\n")
+    (bob,) = mail(forwarded).recipients
+    assert (bob.address, bob.original_recipient) == ("bob@mail.example.org", "bob@example.com")
+    # the failed address is the one the original was written to: nothing to add
+    (bob,) = mail(EXIM).recipients
+    assert (bob.address, bob.original_recipient) == ("bob@example.com", None)
+    # several addressees in the original: which one expanded is not known
+    several = forwarded.replace("To: bob@example.com\n", "To: bob@example.com, eve@example.com\n")
+    (bob,) = mail(several).recipients
+    assert bob.original_recipient is None
+
+
+def test_exims_failed_address_line_is_read_even_for_the_bounces_own_recipient() -> None:
+    """An address line followed by Exim's "SMTP error from remote mail server" is unambiguous,
+    so it counts even when the failed address is also the bounce's To (mail to oneself)."""
+    to_self = (
+        EXIM.replace("X-Failed-Recipients: bob@example.com\n", "")
+        .replace("To: support@desk.example", "To: bob@example.com")
+        .replace("    host mx.example.com [192.0.2.1]\n", "")
+    )
+    (bob,) = mail(to_self).recipients
+    assert (bob.address, bob.source, bob.reason) == ("bob@example.com", "exim", R.MAILBOX_FULL)
+
+
+def test_a_labelled_reply_code_is_a_reply_code() -> None:
+    """Zoho: "Invalid Address, ERROR_CODE :550, ERROR_CODE :Requested action not taken": a
+    remote server's reply, quoted without its command -- so "invalid address" is soft."""
+    text = (
+        "From: mailer-daemon@mail.zoho.example\nTo: support@desk.example\n"
+        "Subject: Undelivered Mail Returned to Sender\n\n"
+        "This message was created automatically by mail delivery software.\n"
+        "A message that you sent could not be delivered to one or more of its recipients. "
+        "This is a permanent error.\n\nbob@example.com Invalid Address, ERROR_CODE :550, "
+        "ERROR_CODE :Requested action not taken: mailbox unavailable\n\n"
+        "Original message follows.\n\n" + ORIGINAL
+    )
+    (bob,) = mail(text).recipients
+    assert (bob.reply_code, bob.reason, bob.hard) == ("550", R.REJECTED_POLICY, False)
+
+
+def test_a_reports_own_soft_wording_beats_unknown_user_for_its_one_recipient() -> None:
+    """EZweb: "The user(s) account is disabled." above "<bob@...>: user unknown"; a DSN whose
+    text says "Not enough disk space": the soft reading wins (Sisimai lets another reason's
+    text beat even 5.1.1)."""
+    disabled = dsn(
+        "Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.0.0\n"
+    ).replace(
+        "Your message could not be delivered.",
+        "The user(s) account is disabled.\n\n<bob@example.com>: user unknown",
+    )
+    (bob,) = mail(disabled).recipients
+    assert (bob.reason, bob.hard) == (R.ACCOUNT_DISABLED, False)
+    full = dsn(
+        "Final-Recipient: rfc822; bob@example.com\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <bob@example.com>... User Unknown\n"
+    ).replace(
+        "Your message could not be delivered.", "Your message was rejected:\nNot enough disk space"
+    )
+    (bob,) = mail(full).recipients
+    assert (bob.reason, bob.hard) == (R.MAILBOX_FULL, False)
+    # with two recipients the report's words are not about one of them: the DSN decides
+    two = full.replace(
+        "\n--b\nContent-Type: text/rfc822-headers",
+        "\nFinal-Recipient: rfc822; carol@example.com\nAction: failed\nStatus: 5.1.1\n"
+        "\n--b\nContent-Type: text/rfc822-headers",
+    )
+    assert {(r.address, r.reason) for r in mail(two).recipients} == {
+        ("bob@example.com", R.USER_UNKNOWN),
+        ("carol@example.com", R.USER_UNKNOWN),
+    }
+
+
 def test_reason_table_is_complete() -> None:
     assert set(REASONS) == set(BounceReason)
     assert [r.value for r in BounceReason] == [

@@ -43,6 +43,7 @@ from helpmail.bounces.reasons import (
     decide_reason,
     normalise_status,
     smtp_command,
+    soft_reason_in_report,
 )
 
 if TYPE_CHECKING:
@@ -176,6 +177,14 @@ RECIPIENT_LINES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "postfix",
             rf"^<(?P<addr>{_ADDR})>(?: \(expanded from <[^>\n]{{0,300}}>\))?:[ \t]*"
             rf"(?P<text>.*)$",
+        ),
+        # Exim (and 1&1's Exim): the failed address on its own line, then "SMTP error from
+        # remote mail server after RCPT TO:..." -- unambiguous, so read even when the address is
+        # also the bounce's own recipient
+        (
+            "exim",
+            rf"^[ \t]*{_OPEN}(?P<addr>{_ADDR}){_CLOSE}:?[ \t]*\n[ \t]*"
+            rf"(?P<text>SMTP error from remote (?:mail )?server\b[^\n]*)$",
         ),
         # Sendmail: "<user@example.org>... User unknown" / "... while talking to"
         ("sendmail", rf"^[ \t]*(?:[45]\d\d[ \t]+)?<?(?P<addr>{_ADDR})>?\.\.\.[ \t]*(?P<text>.*)$"),
@@ -455,10 +464,16 @@ def _typed_value(value: str) -> str:
     return text.strip()
 
 
+#: A reply code under a label (Zoho: "ERROR_CODE :550, ERROR_CODE :Requested action not taken").
+_LABELLED_REPLY_CODE = re.compile(
+    r"\b(?:error|reply|smtp|response)[_ ]?code[ \t]*[:=][ \t]*([245]\d\d)\b", re.IGNORECASE
+)
+
+
 def _reply_code(text: str | None) -> str | None:
     if not text:
         return None
-    match = _REPLY_CODE.search(text)
+    match = _REPLY_CODE.search(text) or _LABELLED_REPLY_CODE.search(text)
     return match[1] if match else None
 
 
@@ -848,9 +863,22 @@ def _looks_like_text_bounce(view: _View) -> bool:
 _TO_HEADER = re.compile(r"^to:[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
+def _returned_head(view: _View) -> str:
+    """The header block of the returned original: from its first header field (past a marker
+    line such as Exim's "------ This is a copy of the message ------") to the first blank line."""
+    lines = view.returned.lstrip("\n").split("\n", 200)
+    start = next((n for n, line in enumerate(lines[:5]) if _FIELD.match(line)), 0)
+    head: list[str] = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        head.append(line)
+    return "\n".join(head)
+
+
 def _returned_to(view: _View) -> str | None:
     """The single To address of the returned original message, if it has exactly one."""
-    head = view.returned.lstrip("\n").split("\n\n", 1)[0]
+    head = _returned_head(view)
     match = _TO_HEADER.search(head)
     if match is None:
         return None
@@ -858,6 +886,35 @@ def _returned_to(view: _View) -> str | None:
     if len(found) != 1:
         return None
     return valid_addr_spec(found.pop())
+
+
+_CC_HEADER = re.compile(r"^(?:to|cc):[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def _written_recipient(view: _View, rows: list[_Row]) -> list[_Row]:
+    """The address helpmail wrote, for a report whose one failed address is another one.
+
+    A forwarder, alias or list expands the address the sender wrote into others, and the report
+    names the expanded one (Exim's ``X-Failed-Recipients`` after a ``.forward``; Google
+    Workspace naming a group behind the alias). When the returned original was addressed to
+    exactly one address and the failed one is none of its To/Cc addresses, that one is the
+    ``original_recipient`` (RFC 3464 §2.3.1's meaning): the delivery guard blocks the address
+    helpmail sends to, not one it never wrote.
+    """
+    if len(rows) != 1 or rows[0].original_recipient is not None:
+        return rows
+    written = _returned_to(view)
+    if written is None:
+        return rows
+    head = _returned_head(view)
+    named = {
+        a.lower()
+        for match in _CC_HEADER.finditer(head)
+        for a in _ADDR_RX.findall(_unfolded(head, match))
+    }
+    if rows[0].address.lower() in named:
+        return rows
+    return [attrs.evolve(rows[0], original_recipient=written)]
 
 
 def _original_headers(view: _View) -> tuple[str | None, str | None]:
@@ -934,7 +991,9 @@ def _dsn_status(row: _Row, context: str) -> str | None:
 def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRecipient]:
     fallback_text: str | None = None
     gateway = _from_filtering_gateway(view.mail)
-    for number, row in enumerate(itertools.islice(rows, MAX_RECIPIENTS)):
+    rows = list(itertools.islice(rows, MAX_RECIPIENTS))
+    single = len(rows) == 1
+    for number, row in enumerate(rows):
         text = (row.diagnostic or "")[:_TEXT_LIMIT]
         context = row.extra_text[:_TEXT_LIMIT] if number < _CONTEXT_ROWS else ""
         both = f"{text}\n{context}"
@@ -981,6 +1040,14 @@ def _rows_to_recipients(rows: Iterable[_Row], view: _View) -> Iterator[BouncedRe
                     final=not delayed,
                     address=row.address,
                 )
+        if reason is BounceReason.USER_UNKNOWN and single:
+            # the report's own notification names a soft condition for its one recipient
+            # ("The user(s) account is disabled.", "Not enough disk space"): the words
+            # disagree with "unknown user", and the soft reading wins (as Sisimai lets another
+            # reason's text beat even a 5.1.1)
+            other = soft_reason_in_report(view.report[:_TEXT_LIMIT])
+            if other is not None:
+                reason, hard = other, False
         cause = None
         if delayed:
             cause, reason, hard = reason, BounceReason.DELAYED, False
@@ -1113,6 +1180,7 @@ def _parse(mail: InboundMail, depth: int = 0) -> Bounce | None:
         anywhere = normalise_status(view.report + "\n" + view.transcript, failures_only=True)
         if anywhere is not None:
             rows = [attrs.evolve(rows[0], status=anywhere)]
+    rows = _written_recipient(view, rows)
     recipients = tuple(_rows_to_recipients(rows, view))
     kind = (
         BounceKind.DELAY

@@ -301,6 +301,8 @@ TEXT_PATTERNS: tuple[tuple[BounceReason, re.Pattern[str]], ...] = (
             r"not enough (?:storage|space) (?:in|on) (?:the |this )?"
             r"(?:mail ?box|account)",
             r"inbox is full",
+            # Sisimai's MailboxFull wording for a disk that holds the mailbox
+            r"not (?:enough|sufficient) disk space",
             r"mailbox unavailable or full",
             r"exceeds? (?:the |its )?(?:mail ?box|storage|disk) (?:size|quota|limit|space)",
             r"user has (?:too many messages|exhausted allowed storage)",
@@ -921,6 +923,25 @@ def _remote_reply(flat: str) -> str:
     prefix."""
     match = _QUOTED_REPLY.search(flat, 1)
     return flat[match.start() :] if match is not None else ""
+
+
+#: Soft reasons whose wording in a report's own notification text outweighs a per-recipient
+#: "unknown user" (:func:`soft_reason_in_report`).
+REPORT_SOFT_REASONS = (R.MAILBOX_FULL, R.SERVER_FULL, R.ACCOUNT_DISABLED, R.RELAY_DENIED)
+
+
+_REPORT_SOFT_PATTERNS = tuple((r, p) for r, p in TEXT_PATTERNS if r in REPORT_SOFT_REASONS)
+
+
+@functools.lru_cache(maxsize=1024)
+def soft_reason_in_report(report: str) -> BounceReason | None:
+    """The first of :data:`REPORT_SOFT_REASONS` whose :data:`TEXT_PATTERNS` wording is in
+    ``report`` (white space collapsed), else ``None``."""
+    flat = _SPACE.sub(" ", report)
+    for reason, pattern in _REPORT_SOFT_PATTERNS:
+        if reason in REPORT_SOFT_REASONS and pattern.search(flat):
+            return reason
+    return None
 
 
 def reason_from_text(text: str | None) -> BounceReason | None:
