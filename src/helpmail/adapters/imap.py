@@ -28,6 +28,7 @@ The rules this module keeps:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import re
 import socket
@@ -448,7 +449,7 @@ class ImapSource:
                     continue
                 take.append(uid)
             for batch in batches(take, sizes, self.settings.batch_size, self.settings.batch_bytes):
-                yield from self._fetch_batch(folder, uidvalidity, batch)
+                yield from self._fetch_batch(folder, uidvalidity, batch, sizes)
 
     def _skip(self, folder: str, uidvalidity: int, uid: int, size: int) -> None:
         ref = MessageRef(source=self.name, folder=folder, uid=str(uid), uidvalidity=uidvalidity)
@@ -462,7 +463,7 @@ class ImapSource:
         self._handled(folder, uidvalidity, uid)
 
     def _fetch_batch(
-        self, folder: str, uidvalidity: int, batch: Sequence[int]
+        self, folder: str, uidvalidity: int, batch: Sequence[int], sizes: Mapping[int, int]
     ) -> Iterator[SourceMessage]:
         # apply() may have selected another folder in between, or the connection was re-opened
         if (self._selected != folder or self._client is None) and self._select(
@@ -472,7 +473,7 @@ class ImapSource:
         client = self._client
         data = self._call(
             f"fetching {len(batch)} messages",
-            partial(fetch, client, batch, "RFC822.SIZE FLAGS INTERNALDATE BODY.PEEK[]"),
+            partial(fetch, client, batch, "FLAGS INTERNALDATE BODY.PEEK[]"),  # sizes are known
         )
         self.stats.fetch_round_trips += 1
         for uid in batch:
@@ -489,7 +490,7 @@ class ImapSource:
                 raw=raw,
                 flags=frozenset(_flag(f) for f in item.get(b"FLAGS", ())),
                 internal_date=internal,
-                size=int(item.get(b"RFC822.SIZE", len(raw))),
+                size=sizes.get(uid, len(raw)),
             )
             self.stats.fetched += 1
             yield message
@@ -741,69 +742,209 @@ def uid_set(uids: Sequence[int]) -> str:
 
 _ATOM = re.compile(
     rb"UID (?P<uid>\d+)|RFC822\.SIZE (?P<size>\d+)|FLAGS \((?P<flags>[^)]*)\)"
-    rb'|INTERNALDATE "(?P<date>[^"]*)"|BODY\[\] \{(?P<literal>\d+)\}$'
+    rb'|INTERNALDATE "(?P<date>[^"]*)"|BODY\[\] (?:\{(?P<literal>\d+)\}$|(?P<empty>NIL|""))'
 )
+#: ``INTERNALDATE`` (RFC 3501 §9 ``date-time``): `` 3-Nov-2026 09:01:50 +0100``
+_DATE = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)\Z")
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        b"jan feb mar apr may jun jul aug sep oct nov dec".split(),
+        start=1,
+    )
+}
 
 
-def parse_fetch(data: Sequence[object]) -> dict[int, dict[bytes, Any]] | None:
-    """Read the untagged FETCH data imaplib returns into imapclient's shape, fast.
+def internal_date(value: bytes) -> dt.datetime | None:
+    """An IMAP ``INTERNALDATE`` as an aware datetime in the server's offset; ``None`` if invalid.
+
+    The fixed RFC 3501 form is read directly (imapclient's general date parser costs more than
+    the rest of a message's handling); other forms go to imapclient's parser. A date that cannot
+    be read leaves the message without an arrival time; it never stops the scan.
+    """
+    import datetime as dt
+
+    match = _DATE.match(value)
+    month = _MONTHS.get(match.group(2).lower()) if match is not None else None
+    try:
+        if match is not None and month is not None:
+            day, _, year, hour, minute, second, sign, off_h, off_m = match.groups()
+            offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
+            return dt.datetime(
+                int(year),
+                month,
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
+                tzinfo=dt.timezone(-offset if sign == b"-" else offset),
+            )
+        from imapclient.datetime_util import parse_to_datetime
+
+        parsed: dt.datetime = parse_to_datetime(value, normalise=False)
+        return parsed
+    except (ValueError, TypeError, OverflowError):
+        log.warning("unreadable INTERNALDATE %r: the message gets no arrival time", value)
+        return None
+
+
+class FetchParser:
+    """Reads untagged FETCH data, response by response, into imapclient's result shape, fast.
 
     imapclient's general response parser runs character by character and costs about half a
     millisecond per message, more than a whole round trip on a LAN; the few items helpmail asks
     for (UID, RFC822.SIZE, FLAGS, INTERNALDATE, BODY[] as a literal) are read here with one
-    regular expression per response line (RFC 3501 §7.4.2). Returns ``None`` when the data has
-    a shape this reader does not know, so the caller can fall back to imapclient.
+    regular expression per response line (RFC 3501 §7.4.2). Items come in imaplib's data shape:
+    a line, or ``(line, literal)`` for a line that ends in a literal. Several responses for one
+    UID (an unsolicited flag update beside the fetched data) are merged. :attr:`unknown` is set
+    when the data has a shape this reader does not know, so the caller can fall back to
+    imapclient.
     """
-    from imapclient.datetime_util import parse_to_datetime
 
-    out: dict[int, dict[bytes, Any]] = {}
-    current: dict[bytes, Any] = {}
-    after_literal = False
-    for item in data:
+    def __init__(self) -> None:
+        self.result: dict[int, dict[bytes, Any]] = {}
+        self.unknown = False
+        self._current: dict[bytes, Any] = {}
+        self._after_literal = False
+
+    def feed(self, item: object) -> None:
+        """Read one item: a response line, or a line with its literal. Never raises."""
+        try:
+            self._feed(item)
+        except Exception:  # a shape nobody planned for: the caller asks imapclient instead
+            log.exception("unexpected FETCH data; falling back to imapclient's parser")
+            self.unknown = True
+
+    def _feed(self, item: object) -> None:
         body: bytes | None = None
         if isinstance(item, tuple) and len(item) == 2:
             text, body = item
             if not isinstance(text, bytes) or not isinstance(body, bytes):
-                return None
+                self.unknown = True
+                return
         elif isinstance(item, bytes):
             text = item
         else:
-            return None
+            self.unknown = True
+            return
         # a response continues after a literal with " ..." or ")"; anything else starts anew
-        if not (after_literal and text[:1] in (b")", b" ")):
-            current = {}
-        after_literal = body is not None
+        if not (self._after_literal and text[:1] in (b")", b" ")):
+            self._current = {}
+        self._after_literal = body is not None
+        current = self._current
         for match in _ATOM.finditer(text):
             kind = match.lastgroup
             value = match.group(kind or 0)
             if kind == "uid":
-                out[int(value)] = current
+                known = self.result.get(int(value))
+                if known is not None and known is not current:
+                    known.update(current)
+                    self._current = current = known
+                self.result[int(value)] = current
             elif kind == "size":
                 current[b"RFC822.SIZE"] = int(value)
             elif kind == "flags":
                 current[b"FLAGS"] = tuple(value.split())
             elif kind == "date":
-                current[b"INTERNALDATE"] = parse_to_datetime(value, normalise=False)
+                current[b"INTERNALDATE"] = internal_date(value)
             elif kind == "literal":
                 if body is None or len(body) != int(value):
-                    return None
+                    self.unknown = True
+                    return
                 current[b"BODY[]"] = body
-    return out
+            elif kind == "empty":
+                current[b"BODY[]"] = b""
+
+
+def parse_fetch(data: Sequence[object]) -> dict[int, dict[bytes, Any]] | None:
+    """Read untagged FETCH data (see :class:`FetchParser`); ``None`` for an unknown shape."""
+    parser = FetchParser()
+    for item in data:
+        parser.feed(item)
+    return None if parser.unknown else parser.result
+
+
+_LITERAL = re.compile(rb"\{(\d+)\}\r?\n?\Z")
+_FETCH_LINE = re.compile(rb"\* \d+ FETCH ")
+_TAGS = itertools.count(1)
+
+
+def read_fetch(imap: Any, uids: Sequence[int], items: str, parser: FetchParser) -> None:
+    """Send ``UID FETCH uids (items)`` on the imaplib connection ``imap`` and read its answer.
+
+    Each FETCH response goes to ``parser`` as soon as it is read, so parsing overlaps the
+    server's work on the next messages. imaplib reads every response line through several
+    layers (tag and status regexes, untagged-response bookkeeping, debug hooks), which costs
+    more per message than Dovecot needs to send it; this reads lines and literals straight from
+    the connection's buffered stream (RFC 3501 §4.3, §7.4.2). Other untagged responses
+    (``EXISTS``, ``EXPUNGE``, ``OK``) are read and dropped: nothing here depends on them, and the
+    IDLE wait starts with a NOOP that reports what changed. The tag (``HM`` and a counter) never
+    equals one of imaplib's (four letters and a number). A lost connection raises
+    ``imaplib.IMAP4.abort``, a refusal ``imaplib.IMAP4.error``, as imaplib does.
+    """
+    import imaplib
+
+    tag = b"HM%d" % next(_TAGS)
+    imap.send(b"%s UID FETCH %s (%s)\r\n" % (tag, uid_set(uids).encode(), items.encode()))
+    in_fetch = False  # the line continues a FETCH response after a literal
+    while True:
+        line = imap.readline()
+        if not line:
+            raise imaplib.IMAP4.abort("socket error: EOF")
+        continues, in_fetch = in_fetch, False
+        literal = _LITERAL.search(line)
+        if literal is not None:
+            size = int(literal.group(1))
+            body = imap.read(size)
+            if len(body) != size:
+                raise imaplib.IMAP4.abort("socket error: EOF inside a literal")
+            if continues or _FETCH_LINE.match(line):
+                parser.feed((line.rstrip(b"\r\n"), body))
+                in_fetch = True
+            continue
+        text = line.rstrip(b"\r\n")
+        if continues or _FETCH_LINE.match(text):
+            parser.feed(text)
+        elif text.startswith(tag + b" "):
+            status, _, detail = text[len(tag) + 1 :].partition(b" ")
+            if status.upper() != b"OK":
+                raise imaplib.IMAP4.error(f"UID FETCH {_decode(status)}: {_decode(detail)}")
+            return
+        elif text[:5].upper() == b"* BYE":
+            raise imaplib.IMAP4.abort(_decode(text[2:]))
+        elif text.startswith(b"+"):
+            raise imaplib.IMAP4.error(f"unexpected continuation request: {_decode(text)}")
 
 
 def fetch(client: Any, uids: Sequence[int], items: str) -> dict[int, dict[bytes, Any]]:
-    """``UID FETCH uids (UID items)`` in one round trip, in imapclient's result shape."""
+    """``UID FETCH uids (UID items)`` in one round trip, in imapclient's result shape.
+
+    A fetched message whose answer this module cannot read (``BODY[]`` asked for and missing)
+    is fetched again through imapclient's full parser, never dropped: only a UID the server
+    does not answer for at all counts as expunged.
+    """
     if not uids:
         return {}
-    typ, data = client._imap.uid("FETCH", uid_set(uids), f"(UID {items})")
-    if typ != "OK":
-        raise imap_errors.IMAPClientError(f"FETCH failed: {_text(Exception(*data))}")
-    parsed = parse_fetch([d for d in data if d is not None])
-    if parsed is None:  # an unusual response: let imapclient's full parser read it
-        wanted = [i.encode() for i in items.split()]
-        result: dict[int, dict[bytes, Any]] = client.fetch(list(uids), wanted)
-        return result
-    return parsed
+    parser = FetchParser()
+    read_fetch(client._imap, uids, f"UID {items}", parser)
+    parsed = None if parser.unknown else parser.result
+    wanted = set(uids)
+    if parsed is None:
+        unread = sorted(wanted)
+    elif "BODY" in items:
+        unread = [u for u, got in parsed.items() if u in wanted and b"BODY[]" not in got]
+    else:
+        unread = []
+    if unread:  # an unusual response: imapclient's full parser reads those
+        full: dict[int, dict[bytes, Any]] = client.fetch(
+            unread, [i.encode() for i in items.split()]
+        )
+        parsed = {**(parsed or {}), **full}
+    return parsed or {}
+
+
+def _decode(text: bytes) -> str:
+    return text.decode("utf-8", "replace")
 
 
 _CHANGES = {b"EXISTS", b"RECENT", b"EXPUNGE", b"FETCH"}
