@@ -238,13 +238,13 @@ def test_connection_lost_between_copy_and_expunge_leaves_one_copy(no_move: Dovec
 # --- no MOVE, no UIDPLUS ------------------------------------------------------------------------
 
 
-def test_without_uidplus_plain_expunge_also_removes_mail_another_client_flagged_deleted(
+def test_without_uidplus_plain_expunge_spares_mail_another_client_flagged_deleted(
     no_uidplus: Dovecot,
 ) -> None:
-    """COPY + ``\\Deleted`` + ``EXPUNGE`` moves the message; but a plain EXPUNGE removes *every*
-    message flagged ``\\Deleted`` in the folder (RFC 3501 §6.4.3), including one another client
-    only marked for deletion and could still have undeleted. This test records that behaviour
-    (documented in docs/scanner.md); it is not a property worth keeping."""
+    """COPY + ``\\Deleted`` + ``EXPUNGE`` moves the message. A plain EXPUNGE removes *every*
+    message flagged ``\\Deleted`` in the folder (RFC 3501 §6.4.3), so helpmail lifts the flag of
+    the messages another client marked for deletion (and could still undelete) for the moment of
+    its EXPUNGE and sets it again after: they stay, still flagged."""
     user = no_uidplus.new_user("nouidplus")
     with_rawlog(no_uidplus, user)
     no_uidplus.inject(user, [message(i) for i in (1, 2, 3, 4)])
@@ -255,13 +255,16 @@ def test_without_uidplus_plain_expunge_also_removes_mail_another_client_flagged_
         assert not {"MOVE", "UIDPLUS"} & caps(src)
         assert scan(src, {"1": (move("Archive"),), "2": (DELETE,)}) == ["1", "2", "3", "4"]
     assert list(look(no_uidplus, user, "Archive").values()) == [(set(), "message 1")]
-    # 1 moved, 2 deleted, and 3 -- the other client's -- expunged with them
-    assert look(no_uidplus, user) == {4: (set(), "message 4")}
+    # 1 moved, 2 deleted; 3 -- the other client's -- still there and still marked
+    assert look(no_uidplus, user) == {3: ({DELETED}, "message 3"), 4: (set(), "message 4")}
     lines = sent(no_uidplus, user)
     assert not commands(lines, r"(UID )?MOVE\b")
     assert not commands(lines, r"UID EXPUNGE")
     assert commands(lines, r'UID COPY 1 "?Archive"?$')
     assert commands(lines, r"EXPUNGE$") == ["EXPUNGE", "EXPUNGE"]
+    # each EXPUNGE is wrapped: lift 3's flag, expunge, set it again
+    assert len(commands(lines, r"UID STORE 3 -FLAGS.SILENT")) == 2
+    assert len(commands(lines, r"UID STORE 3 \+FLAGS.SILENT")) == 2
 
 
 # --- no IDLE ------------------------------------------------------------------------------------

@@ -583,8 +583,27 @@ class ImapSource:
         self._call("setting \\Deleted", lambda: client.add_flags([uid], [DELETED], silent=True))
         if client.has_capability("UIDPLUS"):
             self._call("expunging", lambda: client.uid_expunge([uid]))
-        else:
-            self._call("expunging", client.expunge)
+            return
+        # A plain EXPUNGE removes *every* message flagged \Deleted (RFC 3501 §6.4.3), also
+        # those another client only marked and could still undelete. Their flag is lifted for
+        # the moment of the EXPUNGE and set again after it. Should the connection drop in
+        # between, they are left undeleted: a message that reappears, never one that is lost.
+        others = [
+            u
+            for u in self._call("searching \\Deleted", lambda: client.search(["DELETED"]))
+            if u != uid
+        ]
+        if others:
+            self._call(
+                "sparing other \\Deleted mail",
+                lambda: client.remove_flags(others, [DELETED], silent=True),
+            )
+        self._call("expunging", client.expunge)
+        if others:
+            self._call(
+                "restoring other \\Deleted flags",
+                lambda: client.add_flags(others, [DELETED], silent=True),
+            )
 
     def _move(self, client: Any, uid: int, target: str, copied: set[str] | None = None) -> None:
         done = copied if copied is not None else set()
