@@ -634,6 +634,7 @@ def test_text_beats_generic_codes_and_dialogue_corrects() -> None:
         # Exim
         ("SMTP error from remote mail server after RCPT TO:<b@x.example>: 550 no", "RCPT"),
         ("SMTP error from remote mail server after end of data: 550 spam", "DATA"),
+        ("SMTP error from remote mail server after pipelined RCPT TO:<b@x.example>: 550", "RCPT"),
         ("SMTP error from remote server after RCPT command: host: mx 5.2.1 User Unknown", "RCPT"),
         ("SMTP error from remote mail server after initial connection: 554 go away", "CONNECT"),
         # DragonFly DMA

@@ -13,6 +13,9 @@ table: extend a table to teach helpmail a new wording, don't add an ``if``.
 * :data:`GENERIC_STATUSES` -- codes that say nothing specific, so text decides.
 * :data:`REPLY_CODE_REASONS` -- bare SMTP reply codes (RFC 5321 §4.2.3), the last resort.
 * :data:`SISIMAI_REASONS` -- Sisimai's reason names mapped to helpmail's (for corpora and tests).
+* :data:`COMMAND_PHRASES` -- where MTAs say which SMTP command a refusal answered
+  (:func:`smtp_command`); with the status it decides whether "unknown user" words are a dead
+  mailbox (:func:`decide_reason`, :data:`UNCONFIRMED_USER_UNKNOWN`).
 """
 
 from __future__ import annotations
@@ -758,9 +761,10 @@ _VERB = (
 COMMAND_PHRASES: tuple[tuple[str, str], ...] = (
     # Postfix: "(in reply to RCPT TO command)", "(in reply to end of DATA command)"
     ("postfix", r"\bin\s+reply\s+to\s+(?:the\s+)?" + _VERB),
-    # Exim: "SMTP error from remote mail server after RCPT TO:<...>:", "after end of data:",
-    # "after initial connection:"; GMX/Mail.ru (Exim) "after RCPT command"
-    ("exim", r"\bafter\s+(?:our\s+)?" + _VERB),
+    # Exim: "SMTP error from remote mail server after RCPT TO:<...>:", "after pipelined RCPT
+    # TO:<...>", "after end of data:", "after initial connection:"; GMX/Mail.ru "after RCPT
+    # command"
+    ("exim", r"\bafter\s+(?:our\s+|pipelined\s+)?" + _VERB),
     # DragonFly DMA: "did not like our RCPT TO:", "did not like our final DATA:"
     ("dma", r"\bdid\s+not\s+like\s+our\s+" + _VERB),
     # Session transcripts: Sendmail ">>> RCPT To:<...>", Postfix smtpd " In:  RCPT TO:<...>",
