@@ -5,9 +5,12 @@ The rules this module keeps:
 * **UIDs, never sequence numbers.** Messages are searched and fetched by UID (RFC 3501 §2.3.1.1)
   and named by (mailbox, folder, UIDVALIDITY, UID) in :class:`~helpmail.ports.MessageRef`.
   osTicket's sequence-number fetcher skips every other message (#6979); UIDs cannot shift.
-* **Batched reads.** One ``UID FETCH`` of sizes, flags and dates per 1,000 messages, then
+* **Batched reads.** One ``UID FETCH`` of sizes per 1,000 messages, then flags, dates and
   ``BODY.PEEK[]`` (which does not set ``\\Seen``, RFC 3501 §6.4.5) for up to ``batch_size``
-  messages per round trip, instead of one round trip per message.
+  messages per round trip, instead of one round trip per message. The next batch is asked for
+  before the current one is handed out (pipelining, RFC 3501 §5.5), and its answer is read in
+  full before any other command goes out. The answers are read by this module's own
+  line/literal reader, not imaplib's response loop.
 * **Commit, then flag.** Nothing is changed on the server while reading. :meth:`ImapSource.apply`
   is called by the service only after the store has committed the import; a crash in between
   leaves the message in place and the rerun finds it already imported.
@@ -79,6 +82,8 @@ IDLE_ROUND = 10.0
 #: how often a wait checks its stop flag (a local poll timeout: no round trip to the server)
 SLICE = 1.0
 SEEN = b"\\Seen"
+#: what the batched body fetch asks for (sizes come from the metadata fetch before it)
+BODY_ITEMS = "FLAGS INTERNALDATE BODY.PEEK[]"
 DELETED = b"\\Deleted"
 
 
@@ -123,6 +128,9 @@ class ImapSource:
     :class:`helpmail.adapters.sqlite_scanner.SQLiteScanState` to keep them in a file).
     ``connect_attempts`` bounds the reconnects per operation, with delays from
     ``backoff_delays(backoff_initial)``; ``sleep`` and ``clock`` are injectable for tests.
+    ``pipeline`` (on by default) sends the next batch's FETCH before the current batch is
+    handed out, so the server prepares it meanwhile (RFC 3501 §5.5); its answer is read in full
+    before any other command is sent on the connection.
     """
 
     def __init__(
@@ -135,8 +143,12 @@ class ImapSource:
         backoff_initial: float = 0.5,
         backoff_max: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        pipeline: bool = True,
     ) -> None:
         self.settings = settings
+        self.pipeline = pipeline
+        #: the next batch's FETCH, sent before the current batch is handed out (see _fetch_batch)
+        self._prefetch: _Prefetch | None = None
         self.state: ScanState = state if state is not None else InMemoryScanState()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.connect_attempts = max(1, connect_attempts)
@@ -253,6 +265,8 @@ class ImapSource:
     def _connection(self) -> Any:
         """The open connection, (re)connecting with backoff when there is none."""
         if self._client is not None:
+            if self._prefetch is not None and not self._prefetch.done:
+                self._settle()
             return self._client
         delays = backoff_delays(self.backoff_initial, maximum=self.backoff_max)
         last: BaseException | None = None
@@ -273,7 +287,24 @@ class ImapSource:
         assert last is not None
         raise self._error(f"connecting ({self.connect_attempts} attempts)", last)
 
+    def _settle(self) -> None:
+        """Read the outstanding prefetched FETCH answer in full (kept for its batch), so the
+        connection is free for another command."""
+        pending = self._prefetch
+        if pending is None or pending.done:
+            return
+        try:
+            self._call(
+                f"fetching {len(pending.uids)} messages",
+                partial(read_fetch_answer, pending.client._imap, pending.tag, pending.parser),
+            )
+        except BaseException:
+            self._prefetch = None
+            raise
+        pending.done = True
+
     def _drop(self) -> None:
+        self._prefetch = None
         client, self._client, self._selected = self._client, None, None
         if client is not None:
             self.stats.reconnects += 1
@@ -282,6 +313,11 @@ class ImapSource:
     def close(self) -> None:
         """Set the pending flags, save the scan progress, log out and close the connection."""
         self._persist_all()
+        try:
+            self._settle()
+        except (_Dropped, SourceError):
+            self._drop()
+        self._prefetch = None
         client, self._client, self._selected = self._client, None, None
         if client is not None:
             try:
@@ -448,8 +484,12 @@ class ImapSource:
                     self._skip(folder, uidvalidity, uid, size)
                     continue
                 take.append(uid)
-            for batch in batches(take, sizes, self.settings.batch_size, self.settings.batch_bytes):
-                yield from self._fetch_batch(folder, uidvalidity, batch, sizes)
+            planned = list(
+                batches(take, sizes, self.settings.batch_size, self.settings.batch_bytes)
+            )
+            for n, batch in enumerate(planned):
+                following = planned[n + 1] if n + 1 < len(planned) else None
+                yield from self._fetch_batch(folder, uidvalidity, batch, sizes, following)
 
     def _skip(self, folder: str, uidvalidity: int, uid: int, size: int) -> None:
         ref = MessageRef(source=self.name, folder=folder, uid=str(uid), uidvalidity=uidvalidity)
@@ -463,7 +503,12 @@ class ImapSource:
         self._handled(folder, uidvalidity, uid)
 
     def _fetch_batch(
-        self, folder: str, uidvalidity: int, batch: Sequence[int], sizes: Mapping[int, int]
+        self,
+        folder: str,
+        uidvalidity: int,
+        batch: Sequence[int],
+        sizes: Mapping[int, int],
+        following: Sequence[int] | None = None,
     ) -> Iterator[SourceMessage]:
         # apply() may have selected another folder in between, or the connection was re-opened
         if (self._selected != folder or self._client is None) and self._select(
@@ -471,11 +516,42 @@ class ImapSource:
         ) != uidvalidity:
             raise _Resync
         client = self._client
+        pending, self._prefetch = self._prefetch, None
+        if pending is not None and not (
+            pending.client is client and pending.folder == folder and pending.uids == tuple(batch)
+        ):
+            pending = None  # not this batch (settled by _select, or the connection is new)
+        if pending is None:
+            pending = _Prefetch(
+                client=client,
+                folder=folder,
+                uids=tuple(batch),
+                tag=self._call(
+                    f"fetching {len(batch)} messages",
+                    partial(send_fetch, client._imap, batch, f"UID {BODY_ITEMS}"),
+                ),
+            )
+        if not pending.done:
+            self._call(
+                f"fetching {len(batch)} messages",
+                partial(read_fetch_answer, client._imap, pending.tag, pending.parser),
+            )
+        self.stats.fetch_round_trips += 1
+        if following and self.pipeline:
+            # the server prepares the next batch while this one is handed out and imported
+            self._prefetch = _Prefetch(
+                client=client,
+                folder=folder,
+                uids=tuple(following),
+                tag=self._call(
+                    f"fetching {len(following)} messages",
+                    partial(send_fetch, client._imap, following, f"UID {BODY_ITEMS}"),
+                ),
+            )
         data = self._call(
             f"fetching {len(batch)} messages",
-            partial(fetch, client, batch, "FLAGS INTERNALDATE BODY.PEEK[]"),  # sizes are known
+            partial(fetch_result, client, batch, BODY_ITEMS, pending.parser),
         )
-        self.stats.fetch_round_trips += 1
         for uid in batch:
             item = data.get(uid)
             if item is None:  # expunged by someone else meanwhile
@@ -875,6 +951,18 @@ class FetchParser:
                 current[b"BODY[]"] = b""
 
 
+@attrs.define(kw_only=True)
+class _Prefetch:
+    """A batch's ``UID FETCH`` that was sent and whose answer is (being) read into ``parser``."""
+
+    client: Any
+    folder: str
+    uids: tuple[int, ...]
+    tag: bytes
+    parser: FetchParser = attrs.Factory(FetchParser)
+    done: bool = False
+
+
 def parse_fetch(data: Sequence[object]) -> dict[int, dict[bytes, Any]] | None:
     """Read untagged FETCH data (see :class:`FetchParser`); ``None`` for an unknown shape."""
     parser = FetchParser()
@@ -888,8 +976,24 @@ _FETCH_LINE = re.compile(rb"\* \d+ FETCH ")
 _TAGS = itertools.count(1)
 
 
+def send_fetch(imap: Any, uids: Sequence[int], items: str) -> bytes:
+    """Send ``UID FETCH uids (items)`` on the imaplib connection ``imap``; returns its tag.
+
+    The tag (``HM`` and a counter) never equals one of imaplib's (four letters and a number).
+    The answer must be read with :func:`read_fetch_answer` before imaplib sends anything else.
+    """
+    tag = b"HM%d" % next(_TAGS)
+    imap.send(b"%s UID FETCH %s (%s)\r\n" % (tag, uid_set(uids).encode(), items.encode()))
+    return tag
+
+
 def read_fetch(imap: Any, uids: Sequence[int], items: str, parser: FetchParser) -> None:
-    """Send ``UID FETCH uids (items)`` on the imaplib connection ``imap`` and read its answer.
+    """Send ``UID FETCH uids (items)`` on the imaplib connection ``imap`` and read its answer."""
+    read_fetch_answer(imap, send_fetch(imap, uids, items), parser)
+
+
+def read_fetch_answer(imap: Any, tag: bytes, parser: FetchParser) -> None:
+    """Read the answer to the ``UID FETCH`` sent with ``tag``, up to its tagged completion.
 
     Each FETCH response goes to ``parser`` as soon as it is read, so parsing overlaps the
     server's work on the next messages. imaplib reads every response line through several
@@ -897,14 +1001,11 @@ def read_fetch(imap: Any, uids: Sequence[int], items: str, parser: FetchParser) 
     more per message than Dovecot needs to send it; this reads lines and literals straight from
     the connection's buffered stream (RFC 3501 §4.3, §7.4.2). Other untagged responses
     (``EXISTS``, ``EXPUNGE``, ``OK``) are read and dropped: nothing here depends on them, and the
-    IDLE wait starts with a NOOP that reports what changed. The tag (``HM`` and a counter) never
-    equals one of imaplib's (four letters and a number). A lost connection raises
+    IDLE wait starts with a NOOP that reports what changed. A lost connection raises
     ``imaplib.IMAP4.abort``, a refusal ``imaplib.IMAP4.error``, as imaplib does.
     """
     import imaplib
 
-    tag = b"HM%d" % next(_TAGS)
-    imap.send(b"%s UID FETCH %s (%s)\r\n" % (tag, uid_set(uids).encode(), items.encode()))
     in_fetch = False  # the line continues a FETCH response after a literal
     while True:
         line = imap.readline()
@@ -946,6 +1047,13 @@ def fetch(client: Any, uids: Sequence[int], items: str) -> dict[int, dict[bytes,
         return {}
     parser = FetchParser()
     read_fetch(client._imap, uids, f"UID {items}", parser)
+    return fetch_result(client, uids, items, parser)
+
+
+def fetch_result(
+    client: Any, uids: Sequence[int], items: str, parser: FetchParser
+) -> dict[int, dict[bytes, Any]]:
+    """The messages ``parser`` read; those it could not read are fetched through imapclient."""
     parsed = None if parser.unknown else parser.result
     wanted = set(uids)
     if parsed is None:
