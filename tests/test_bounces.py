@@ -199,9 +199,7 @@ DRAGONFLY = (
         pytest.param(EXCHANGE_2003, R.USER_UNKNOWN, True, "5.1.1", id="exchange-2003"),
         pytest.param(OFFICE_365, R.MAILBOX_FULL, False, "5.2.2", id="office-365"),
         pytest.param(GMAIL, R.ACCOUNT_DISABLED, False, None, id="gmail"),
-        # a remote reply quoted without its command or an X.1.X status: soft (a filter after
-        # DATA says the same words); with Yahoo's "[RCPT_TO]" tag it is hard (see below)
-        pytest.param(YAHOO, R.REJECTED_POLICY, False, None, id="yahoo"),
+        pytest.param(YAHOO, R.USER_UNKNOWN, True, None, id="yahoo"),
         pytest.param(OPENSMTPD, R.RELAY_DENIED, False, "5.7.1", id="opensmtpd"),
         pytest.param(DRAGONFLY, R.REJECTED_POLICY, False, "5.7.26", id="dragonfly"),
     ],
@@ -766,12 +764,20 @@ def test_unknown_user_after_data_is_a_filter_and_unconfirmed_remote_replies_are_
     assert decide_reason(
         status="5.0.0", reply_code="550", text=echoed, address="carol@example.com"
     ) == (R.REJECTED_POLICY, False)
-    # ... or the DATA verb itself was refused (RFC 5321 §3.3: no valid recipients)
+    # ... or in a provider's wording kept only for nonexistent accounts, even after DATA
     yahoo = "554 delivery error: dd This user doesn't have a yahoo.com account (bob@yahoo.com)"
-    assert decide_reason(status="5.0.0", reply_code="554", text=yahoo, command="DATA-COMMAND") == (
-        R.USER_UNKNOWN,
-        True,
-    )
+    for stage in ("DATA", "DATA-COMMAND", None):
+        assert decide_reason(status="5.0.0", reply_code="554", text=yahoo, command=stage) == (
+            R.USER_UNKNOWN, True,
+        )  # fmt: skip
+    # Sendmail shows the answer to the end of the data under its ">>> DATA" line
+    assert decide_reason(
+        status="5.0.0", reply_code="550", text="550 : User unknown", command="DATA-COMMAND"
+    ) == (R.REJECTED_POLICY, False)
+    # ... but an X.1.X status still speaks, whatever the stage (Sisimai: 5.1.1 is userunknown)
+    assert decide_reason(
+        status="5.1.1", reply_code="550", text="550 5.1.1 User unknown", command="DATA"
+    ) == (R.USER_UNKNOWN, True)
     # a report with no remote reply is the reporting system's own directory verdict
     assert decide_reason(
         status=None,
@@ -784,9 +790,15 @@ def test_unknown_user_after_data_is_a_filter_and_unconfirmed_remote_replies_are_
     )
     (bob,) = mail(after_data).recipients
     assert (bob.reason, bob.hard) == (R.REJECTED_POLICY, False)
-    # and Yahoo with its "[RCPT_TO]" tag is refused at RCPT TO
-    (bob,) = mail(YAHOO.replace("yahoo.com account\n", "yahoo.com account [RCPT_TO]\n")).recipients
+    # a remote reply quoted without stage or witness is soft; "[RCPT_TO]" (Yahoo's tag) is one
+    plain = YAHOO.replace("dd This user doesn't have a yahoo.com account", "user unknown")
+    (bob,) = mail(plain).recipients
+    assert (bob.smtp_command, bob.reason, bob.hard) == (None, R.REJECTED_POLICY, False)
+    (bob,) = mail(plain.replace("user unknown\n", "user unknown [RCPT_TO]\n")).recipients
     assert (bob.smtp_command, bob.reason, bob.hard) == ("RCPT", R.USER_UNKNOWN, True)
+    # the reply repeating the recipient as a path anywhere after its code is a witness too
+    (bob,) = mail(plain.replace("user unknown\n", "unknown user <bob@example.com>\n")).recipients
+    assert (bob.reason, bob.hard) == (R.USER_UNKNOWN, True)
 
 
 def test_a_final_failure_after_temporary_user_unknown_replies_is_hard() -> None:
@@ -841,6 +853,12 @@ def test_an_expanded_address_keeps_the_address_helpmail_wrote() -> None:
     several = forwarded.replace("To: bob@example.com\n", "To: bob@example.com, eve@example.com\n")
     (bob,) = mail(several).recipients
     assert bob.original_recipient is None
+    # another local part: as likely a Bcc recipient or a list member; the To is not blocked
+    bcc = EXIM.replace("bob@example.com", "carol@example.net").replace(
+        "To: carol@example.net\n", "To: bob@example.com\n"
+    )
+    (carol,) = mail(bcc).recipients
+    assert (carol.address, carol.original_recipient) == ("carol@example.net", None)
 
 
 def test_exims_failed_address_line_is_read_even_for_the_bounces_own_recipient() -> None:

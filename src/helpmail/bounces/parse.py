@@ -892,19 +892,25 @@ _CC_HEADER = re.compile(r"^(?:to|cc):[ \t]*(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
 def _written_recipient(view: _View, rows: list[_Row]) -> list[_Row]:
-    """The address helpmail wrote, for a report whose one failed address is another one.
+    """The address helpmail wrote, for a report whose one failed address is its domain alias.
 
-    A forwarder, alias or list expands the address the sender wrote into others, and the report
-    names the expanded one (Exim's ``X-Failed-Recipients`` after a ``.forward``; Google
-    Workspace naming a group behind the alias). When the returned original was addressed to
-    exactly one address and the failed one is none of its To/Cc addresses, that one is the
-    ``original_recipient`` (RFC 3464 §2.3.1's meaning): the delivery guard blocks the address
-    helpmail sends to, not one it never wrote.
+    A domain alias or forward keeps the local part and changes the domain (``bob@example.org``
+    forwarded to ``bob@mail.example.net``; Exim's ``X-Failed-Recipients`` then names the
+    forward). When the returned original was addressed to exactly one address, the failed one is
+    none of its To/Cc addresses, and both have the same local part on different domains, that
+    one is the ``original_recipient`` (RFC 3464 §2.3.1's meaning): the delivery guard blocks the
+    address helpmail sends to. Nothing looser: a failed address that is not in To/Cc is as often
+    a Bcc recipient or a list member, and blocking the To (the sender, the list) would be wrong.
     """
     if len(rows) != 1 or rows[0].original_recipient is not None:
         return rows
     written = _returned_to(view)
+    failed = rows[0].address
     if written is None:
+        return rows
+    written_local, _, written_domain = written.lower().rpartition("@")
+    failed_local, _, failed_domain = failed.lower().rpartition("@")
+    if written_local != failed_local or written_domain == failed_domain:
         return rows
     head = _returned_head(view)
     named = {
@@ -912,7 +918,7 @@ def _written_recipient(view: _View, rows: list[_Row]) -> list[_Row]:
         for match in _CC_HEADER.finditer(head)
         for a in _ADDR_RX.findall(_unfolded(head, match))
     }
-    if rows[0].address.lower() in named:
+    if failed.lower() in named:
         return rows
     return [attrs.evolve(rows[0], original_recipient=written)]
 

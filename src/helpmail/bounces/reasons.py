@@ -974,6 +974,16 @@ UNCONFIRMED_USER_UNKNOWN = R.REJECTED_POLICY
 #: Reply codes that speak about the mailbox name itself (RFC 5321 §4.2.2).
 _ADDRESS_REPLIES = frozenset({"551", "553"})
 
+#: Wording that a provider uses only for a mailbox that does not exist, whatever the stage of
+#: the dialogue it is said at (Sisimai keeps the same knowledge in its per-provider "rhost"
+#: modules). Yahoo answers a nonexistent account after the end of DATA ("554 delivery error: dd
+#: This user doesn't have a yahoo.com account"); Gmail and Microsoft name their own lookups.
+PROVIDER_USER_UNKNOWN = _rx(
+    r"delivery error: dd this user doesn'?t have an? \S+ account",
+    r"the email account that you tried to reach does not exist",
+    r"resolver\.adr\.recip(?:ient)?notfound",
+)
+
 
 def _weigh_user_unknown(
     *,
@@ -982,6 +992,7 @@ def _weigh_user_unknown(
     reply_code: str | None,
     text_said_it: bool,
     echoes_recipient: bool,
+    provider_said_it: bool = False,
 ) -> BounceReason:
     """Whether "unknown user" is a dead mailbox, given the SMTP command and the status.
 
@@ -991,23 +1002,22 @@ def _weigh_user_unknown(
     * refused at ``MAIL FROM``: about our sender, not the address -> ``rejected_policy``;
     * an ``X.7.X`` security/policy status (unless the reply is ``553`` "mailbox name not
       allowed", RFC 5321 §4.2.3, which speaks about the address itself) -> ``rejected_policy``;
-    * refused at the end of ``DATA``: the server had accepted the recipient at ``RCPT TO``; what
-      refuses the content is a filter (Sisimai's "filtered") -> ``rejected_policy``;
     * refused at ``RCPT TO``, the stage where servers look mailboxes up, or an ``X.1.X``
       addressing status (RFC 3463 §3.2: the address is bad), or a reply code about the mailbox
-      name (RFC 5321 §4.2.2: ``551`` user not local, ``553`` mailbox name not allowed), or the
+      name (RFC 5321 §4.2.2: ``551`` user not local, ``553`` mailbox name not allowed), or a
+      provider's wording for a nonexistent account (:data:`PROVIDER_USER_UNKNOWN`), or the
       status or code alone said it (no "unknown user" words to doubt) -> ``user_unknown``;
     * an ``X.2.X`` *mailbox* status (RFC 3463 §3.3: the mailbox exists and has a state --
       ``X.2.1`` disabled, ``X.2.2`` full, ``X.2.0`` other, which carriers' filters send) -> the
       reason the status names: words and status disagree and nothing else decides;
-    * the ``DATA`` verb itself refused (not the content): a server answers ``DATA`` with an
-      error when it has no valid recipient (RFC 5321 §3.3, "554 no valid recipients"; Yahoo's
-      "554 delivery error: dd This user doesn't have a yahoo.com account") -> ``user_unknown``;
+    * refused after ``DATA``: the server had accepted the recipient at ``RCPT TO``; what refuses
+      the content is a filter (Sisimai's "filtered") -> ``rejected_policy``. A Sendmail
+      transcript's ``>>> DATA`` line counts: Sendmail shows the answer to the end of the data
+      under it (its "503 Need RCPT" case is a pipelined ``RCPT TO``, :func:`smtp_command`);
     * the reply repeats the recipient's address in angle brackets ("550 <bob@example.org>: User
-      unknown", "550 5.0.0 <bob@...>... User unknown"): servers echo the argument of the
-      command they answer, and only ``RCPT TO`` has the recipient as its argument (RFC 5321
-      §4.1.1.3); an answer to the message content concerns no single recipient ->
-      ``user_unknown``;
+      unknown", "550 unknown user <bob@...>"): servers echo the argument of the command they
+      answer, and only ``RCPT TO`` has the recipient as its argument (RFC 5321 §4.1.1.3); an
+      answer to the message content concerns no single recipient -> ``user_unknown``;
     * a remote server's reply quoted (a reply code) without any of that, command not known ->
       :data:`UNCONFIRMED_USER_UNKNOWN` (soft);
     * no remote reply at all: the reporting system's own verdict on its own directory (Exchange
@@ -1016,33 +1026,47 @@ def _weigh_user_unknown(
 
     This follows Sisimai's UserUnknown/Filtered checks (which read "user unknown" as a dead
     mailbox only at ``RCPT TO`` or with ``X.1.1``); Sisimai's per-MTA modules add the local
-    verdicts and the ``DATA``-verb refusals, which helpmail reads from the report itself.
+    verdicts and the provider wordings, which helpmail reads from the report itself.
     """
     subject = (detail or "").partition(".")[0]
     if command == SmtpCommand.MAIL:
         return R.REJECTED_POLICY
     if subject == "7" and reply_code != "553":
         return R.REJECTED_POLICY
-    if command == SmtpCommand.DATA:
-        return R.REJECTED_POLICY
-    if command == SmtpCommand.RCPT or subject == "1" or reply_code in _ADDRESS_REPLIES:
-        return R.USER_UNKNOWN
-    if not text_said_it:
+    if (
+        command == SmtpCommand.RCPT
+        or subject == "1"
+        or reply_code in _ADDRESS_REPLIES
+        or provider_said_it
+        or not text_said_it
+    ):
         return R.USER_UNKNOWN
     if subject == "2" and detail is not None:
         return STATUS_REASONS.get(detail, R.REJECTED_POLICY)
-    if command == SmtpCommand.DATA_COMMAND or echoes_recipient:
+    if command in (SmtpCommand.DATA, SmtpCommand.DATA_COMMAND):
+        return R.REJECTED_POLICY
+    if echoes_recipient:
         return R.USER_UNKNOWN
     return UNCONFIRMED_USER_UNKNOWN if reply_code else R.USER_UNKNOWN
 
 
-def _echoes(address: str | None, text: str) -> bool:
-    """Whether a server's reply in ``text`` starts by repeating ``address`` in angle brackets
-    ("550 <bob@example.org>: User unknown", "550 5.1.1 <bob@...>... User unknown")."""
-    if not address or f"<{address.lower()}>" not in text.lower():
+def _echoes(address: str | None, reply: str, around: str = "") -> bool:
+    """Whether a server's reply repeats ``address`` in angle brackets after its reply code: in
+    the diagnostic ``reply`` anywhere in the reply ("550 unknown user <bob@...>"), in the
+    report's other words ``around`` only right after the code ("550 <bob@example.org>: User
+    unknown", "550 5.1.1 <bob@...>... User unknown"), where a copy of the original's headers
+    may stand nearby. An MTA's own prefix before the code never counts."""
+    if not address:
         return False
-    pattern = rf"\b[45]\d\d[ -]+(?:#?[245]\.\d{{1,3}}\.\d{{1,3}}[ -]+)?<{re.escape(address)}>"
-    return re.search(pattern, text, re.IGNORECASE) is not None
+    target = f"<{re.escape(address)}>"
+    if f"<{address.lower()}>" in reply.lower():
+        pattern = rf"(?<![\d.])[45]\d\d\b[^<>]{{0,120}}{target}"
+        if re.search(pattern, reply, re.IGNORECASE):
+            return True
+    if f"<{address.lower()}>" in around.lower():
+        pattern = rf"(?<![\d.])[45]\d\d[ -]+(?:#?[245]\.\d{{1,3}}\.\d{{1,3}}[ -]+)?{target}"
+        return re.search(pattern, around, re.IGNORECASE) is not None
+    return False
 
 
 def decide_reason(
@@ -1110,7 +1134,8 @@ def decide_reason(
             command=command,
             reply_code=reply_code,
             text_said_it=from_text is R.USER_UNKNOWN or from_context is R.USER_UNKNOWN,
-            echoes_recipient=_echoes(address, f"{flat}\n{around}"),
+            echoes_recipient=_echoes(address, flat, around),
+            provider_said_it=PROVIDER_USER_UNKNOWN.search(flat) is not None,
         )
     temporary = (code or "").startswith("4") or (not code and (reply_code or "").startswith("4"))
     if temporary and reason in HARD_REASONS:
