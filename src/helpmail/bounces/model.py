@@ -131,9 +131,10 @@ class SmtpCommand(StrEnum):
     RCPT = "RCPT"
     """``RCPT TO``: the server looked at this recipient (the stage where mailboxes are checked)."""
     DATA_COMMAND = "DATA-COMMAND"
-    """The ``DATA`` verb itself. Not proof of a content refusal: with pipelining (RFC 2920) the
-    answers to ``RCPT TO`` arrive after it, and a server that refused every recipient answers
-    ``DATA`` with 503/554 (RFC 5321 §3.3)."""
+    """A ``DATA`` line in a session transcript (Sendmail's ``>>> DATA``), followed by an error.
+    Sendmail shows the answer to the end of the data under it, so it reads as after ``DATA``;
+    but with pipelining (RFC 2920) the answers to ``RCPT TO`` arrive after it too, and when the
+    server then answers ``DATA`` with "503 Need RCPT" (RFC 5321 §3.3) the command is ``RCPT``."""
     DATA = "DATA"
     """The end of the data (the ``.`` line): the message content was refused, after the server
     had accepted the recipient at ``RCPT TO``."""

@@ -1084,7 +1084,8 @@ def decide_reason(
     """The reason and hard flag for one bounced recipient.
 
     ``text`` is the server's diagnostic for this recipient, ``context`` the report's other words
-    about it (less exact: a transcript may hold several answers). Order: a delay warning is
+    about it (less exact: a transcript may hold several answers), ``address`` the recipient (a
+    reply that repeats it is a witness of a refusal at ``RCPT TO``). Order: a delay warning is
     ``delayed``. Otherwise the specific wording of the diagnostic (:data:`TEXT_PATTERNS`) decides,
     because a code alone does not -- many servers send ``5.0.0``, ``5.7.1`` or ``5.1.1`` for
     everything (DESIGN.md); then the enhanced status code (:data:`STATUS_REASONS`); then the
