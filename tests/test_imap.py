@@ -424,6 +424,43 @@ def test_mail_arriving_between_scan_and_idle_is_not_missed(dovecot: Dovecot) -> 
         assert subjects(src) == ["message 9"]
 
 
+@pytest.mark.parametrize("answer", [1, 2])  # the sizes FETCH, the bodies FETCH
+def test_new_mail_announced_inside_a_fetch_answer_ends_the_next_wait(
+    dovecot: Dovecot, answer: int
+) -> None:
+    """A server may announce new mail (``* n EXISTS``) in the middle of a FETCH answer, and says
+    it once: the NOOP that starts the next IDLE would not repeat it. Dovecot 2.3 announces at the
+    next NOOP instead, so the announcement is slipped into its real answer here."""
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(1), message(2)])
+    with source(dovecot, user) as src:
+        imap = src._connection()._imap
+        real = imap.readline
+        queued: list[bytes] = []
+        ends = 0
+
+        def readline() -> bytes:
+            nonlocal ends
+            if queued:
+                return queued.pop()
+            line: bytes = real()
+            if line.startswith(b"HM"):  # the tagged end of one of helpmail's FETCH answers
+                ends += 1
+                if ends == answer:
+                    queued.append(line)
+                    return b"* 3 EXISTS\r\n"
+            return line
+
+        imap.readline = readline
+        assert subjects(src) == ["message 1", "message 2"]
+        imap.readline = real
+        assert ends >= answer
+        started = time.monotonic()
+        assert src.wait_for_changes(5) is True
+        assert time.monotonic() - started < 1
+        assert src.wait_for_changes(0.6) is False  # heard once, reported once
+
+
 def test_idle_quiet_timeout_returns_false(dovecot: Dovecot) -> None:
     with source(dovecot, dovecot.new_user()) as src:
         assert src.wait_for_changes(0.6) is False

@@ -104,6 +104,24 @@ def test_an_empty_message_is_an_empty_body() -> None:
     assert got[5][b"BODY[]"] == b""
 
 
+@pytest.mark.parametrize(
+    ("line", "changes"),
+    [
+        (b"* 301 EXISTS\r\n", True),
+        (b"* 4 RECENT\r\n", True),
+        (b"* 2 EXPUNGE\r\n", True),
+        (b"* 1 FETCH (FLAGS (\\Seen))\r\n", False),  # another client's flag: no new mail
+        (b"* OK [UIDNEXT 9] predicted\r\n", False),
+    ],
+)
+def test_news_of_the_mailbox_during_the_answer_is_kept(line: bytes, changes: bool) -> None:
+    imap = ScriptedImap(message_response(1, 7, b"body") + line + b"TAG OK done\r\n")
+    parser = FetchParser()
+    read_fetch(imap, [7], "UID BODY.PEEK[]", parser)
+    assert parser.changes is changes
+    assert parser.result[7][b"BODY[]"] == b"body"
+
+
 def test_a_refusal_raises_imaplibs_error() -> None:
     with pytest.raises(imaplib.IMAP4.error, match="UID FETCH NO: \\[SERVERBUG\\] oops"):
         read(b"TAG NO [SERVERBUG] oops\r\n")

@@ -149,6 +149,8 @@ class ImapSource:
         self.pipeline = pipeline
         #: the next batch's FETCH, sent before the current batch is handed out (see _fetch_batch)
         self._prefetch: _Prefetch | None = None
+        #: a FETCH answer carried news of the mailbox (see _fetch_batch)
+        self._changes_heard = False
         self.state: ScanState = state if state is not None else InMemoryScanState()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.connect_attempts = max(1, connect_attempts)
@@ -348,6 +350,7 @@ class ImapSource:
         and raises :class:`SourceError`.
         """
         self._persist_all()  # the previous scan's consumer is done with its messages
+        self._changes_heard = False  # this scan's SEARCH sees everything announced so far
         self.stats = ScanStats()
         self.skipped = []
         try:
@@ -470,7 +473,7 @@ class ImapSource:
         uids = scan.wanted(self._call("searching", lambda: client.search(criteria)))
         for start in range(0, len(uids), META_CHUNK):
             chunk = uids[start : start + META_CHUNK]
-            meta = self._call("fetching sizes", partial(fetch, client, chunk, "RFC822.SIZE"))
+            meta = self._call("fetching sizes", partial(self._fetch_sizes, client, chunk))
             self.stats.fetch_round_trips += 1
             take: list[int] = []
             sizes: dict[int, int] = {}
@@ -490,6 +493,12 @@ class ImapSource:
             for n, batch in enumerate(planned):
                 following = planned[n + 1] if n + 1 < len(planned) else None
                 yield from self._fetch_batch(folder, uidvalidity, batch, sizes, following)
+
+    def _fetch_sizes(self, client: Any, uids: Sequence[int]) -> dict[int, dict[bytes, Any]]:
+        parser = FetchParser()
+        read_fetch(client._imap, uids, "UID RFC822.SIZE", parser)
+        self._changes_heard = self._changes_heard or parser.changes
+        return fetch_result(client, uids, "RFC822.SIZE", parser)
 
     def _skip(self, folder: str, uidvalidity: int, uid: int, size: int) -> None:
         ref = MessageRef(source=self.name, folder=folder, uid=str(uid), uidvalidity=uidvalidity)
@@ -537,6 +546,9 @@ class ImapSource:
                 partial(read_fetch_answer, client._imap, pending.tag, pending.parser),
             )
         self.stats.fetch_round_trips += 1
+        # A server announces new mail once; one that does so in the middle of this answer has
+        # told us, not the NOOP that starts the next IDLE, so the next wait must not sleep.
+        self._changes_heard = self._changes_heard or pending.parser.changes
         if following and self.pipeline:
             # the server prepares the next batch while this one is handed out and imported
             self._prefetch = _Prefetch(
@@ -717,6 +729,9 @@ class ImapSource:
         timeout = min(timeout, MAX_IDLE)
         should_stop = stop or (lambda: False)
         self._persist_all()
+        if self._changes_heard:  # announced during the last scan, after its SEARCH
+            self._changes_heard = False
+            return True
         try:
             client = self._connection()
             if not (self.settings.idle and client.has_capability("IDLE")):
@@ -899,6 +914,8 @@ class FetchParser:
     def __init__(self) -> None:
         self.result: dict[int, dict[bytes, Any]] = {}
         self.unknown = False
+        #: the server announced new or removed messages (EXISTS, RECENT, EXPUNGE) meanwhile
+        self.changes = False
         self._current: dict[bytes, Any] = {}
         self._after_literal = False
 
@@ -974,6 +991,7 @@ def parse_fetch(data: Sequence[object]) -> dict[int, dict[bytes, Any]] | None:
 _LITERAL = re.compile(rb"\{(\d+)\}\r?\n?\Z")
 _FETCH_LINE = re.compile(rb"\* \d+ FETCH ")
 _TAGS = itertools.count(1)
+_MAILBOX_CHANGE = re.compile(rb"\* \d+ (?:EXISTS|RECENT|EXPUNGE)\b", re.IGNORECASE)
 
 
 def send_fetch(imap: Any, uids: Sequence[int], items: str) -> bytes:
@@ -1032,6 +1050,8 @@ def read_fetch_answer(imap: Any, tag: bytes, parser: FetchParser) -> None:
             return
         elif text[:5].upper() == b"* BYE":
             raise imaplib.IMAP4.abort(_decode(text[2:]))
+        elif _MAILBOX_CHANGE.match(text):
+            parser.changes = True  # said once: whoever waits for changes must hear it from us
         elif text.startswith(b"+"):
             raise imaplib.IMAP4.error(f"unexpected continuation request: {_decode(text)}")
 
