@@ -72,7 +72,8 @@ def bench(session: nox.Session) -> None:
     Peer libraries (flufl.bounce, email-reply-parser, mail-parser-reply, quotequail, talon) are
     installed here only, never as helpmail dependencies. ``nox -s bench -- NAME`` runs one.
     """
-    session.install("-e", ".")
+    # the IMAP benchmark starts its Dovecot with the test suite's fixture module (imports pytest)
+    session.install("-e", ".", "pytest")
     for peer in BENCH_DEPS:
         # A peer that no longer installs on this Python is reported as missing, not fatal: its
         # column in the tables is empty, with the import error as the reason.

@@ -197,7 +197,22 @@ def test_internal_dates_keep_the_servers_offset(
     assert parsed.utcoffset() == offset
 
 
-@pytest.mark.parametrize("text", [b"31-Feb-2026 09:01:50 +0100", b"yesterday", b"99-Xyz-0 1:2"])
+@given(st.binary(max_size=40))
+def test_internal_date_never_raises(text: bytes) -> None:
+    parsed = internal_date(text)
+    assert parsed is None or parsed.utcoffset() is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"31-Feb-2026 09:01:50 +0100",
+        b"yesterday",
+        b"99-Xyz-0 1:2",
+        b"03-Nov-2026 25:01:50 +0100",
+        b"03-Nov-2026 09:01:50 +01x0",
+    ],
+)
 def test_an_unreadable_internal_date_is_none_and_the_scan_goes_on(text: bytes) -> None:
     assert internal_date(text) is None
     got = read(b'* 1 FETCH (UID 7 INTERNALDATE "%s" BODY[] {2}\r\nhi)\r\nTAG OK\r\n' % text, [7])

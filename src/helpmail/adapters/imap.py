@@ -854,6 +854,10 @@ _ATOM = re.compile(
     rb"UID (?P<uid>\d+)|RFC822\.SIZE (?P<size>\d+)|FLAGS \((?P<flags>[^)]*)\)"
     rb'|INTERNALDATE "(?P<date>[^"]*)"|BODY\[\] (?:\{(?P<literal>\d+)\}$|(?P<empty>NIL|""))'
 )
+#: the answer to :data:`BODY_ITEMS` as servers usually give it: items in the order asked
+_BODY_RESPONSE = re.compile(
+    rb'\* \d+ FETCH \(UID (\d+) FLAGS \(([^)]*)\) INTERNALDATE "([^"]*)" BODY\[\] \{(\d+)\}\Z'
+)
 #: ``INTERNALDATE`` (RFC 3501 §9 ``date-time``): `` 3-Nov-2026 09:01:50 +0100``
 _DATE = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)\Z")
 _MONTHS = {
@@ -868,18 +872,35 @@ _MONTHS = {
 def internal_date(value: bytes) -> dt.datetime | None:
     """An IMAP ``INTERNALDATE`` as an aware datetime in the server's offset; ``None`` if invalid.
 
-    The fixed RFC 3501 form is read directly (imapclient's general date parser costs more than
-    the rest of a message's handling); other forms go to imapclient's parser. A date that cannot
-    be read leaves the message without an arrival time; it never stops the scan.
+    The fixed RFC 3501 form (``date-day-fixed``: always 26 characters) is read directly, by
+    position (imapclient's general date parser costs more than the rest of a message's
+    handling); other forms go to imapclient's parser. A date that cannot be read leaves the
+    message without an arrival time; it never stops the scan.
     """
     import datetime as dt
 
-    match = _DATE.match(value)
-    month = _MONTHS.get(match.group(2).lower()) if match is not None else None
     try:
+        if (
+            len(value) == 26
+            and value[2:3] == value[6:7] == b"-"
+            and value[11:12] == value[20:21] == b" "
+            and value[21:22] in (b"+", b"-")
+        ):
+            month = _MONTHS.get(value[3:6].lower())
+            if month is not None:
+                return dt.datetime(
+                    int(value[7:11]),
+                    month,
+                    int(value[0:2]),
+                    int(value[12:14]),
+                    int(value[15:17]),
+                    int(value[18:20]),
+                    tzinfo=_zone(value[21:26]),
+                )
+        match = _DATE.match(value)
+        month = _MONTHS.get(match.group(2).lower()) if match is not None else None
         if match is not None and month is not None:
             day, _, year, hour, minute, second, sign, off_h, off_m = match.groups()
-            offset = dt.timedelta(hours=int(off_h), minutes=int(off_m))
             return dt.datetime(
                 int(year),
                 month,
@@ -887,7 +908,7 @@ def internal_date(value: bytes) -> dt.datetime | None:
                 int(hour),
                 int(minute),
                 int(second),
-                tzinfo=dt.timezone(-offset if sign == b"-" else offset),
+                tzinfo=_zone(sign + off_h + off_m),
             )
         from imapclient.datetime_util import parse_to_datetime
 
@@ -896,6 +917,24 @@ def internal_date(value: bytes) -> dt.datetime | None:
     except (ValueError, TypeError, OverflowError):
         log.warning("unreadable INTERNALDATE %r: the message gets no arrival time", value)
         return None
+
+
+_ZONES: dict[bytes, dt.tzinfo] = {}
+
+
+def _zone(offset: bytes) -> dt.tzinfo:
+    """The fixed-offset zone of ``+HHMM`` / ``-HHMM`` (one object per offset, reused)."""
+    zone = _ZONES.get(offset)
+    if zone is None:
+        import datetime as dt
+
+        if not (offset[1:].isdigit() and len(offset) == 5):
+            raise ValueError(f"bad zone {offset!r}")
+        delta = dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
+        zone = dt.timezone(-delta if offset[:1] == b"-" else delta)
+        if len(_ZONES) < 256:
+            _ZONES[offset] = zone
+    return zone
 
 
 class FetchParser:
@@ -938,6 +977,26 @@ class FetchParser:
             text = item
         else:
             self.unknown = True
+            return
+        if body is not None and not self._after_literal:
+            fast = _BODY_RESPONSE.match(text)
+            if fast is not None and len(body) == int(fast.group(4)):
+                # the usual answer to helpmail's body fetch, in the order asked: one match
+                uid, flags, date, _ = fast.groups()
+                current: dict[bytes, Any] = {
+                    b"FLAGS": tuple(flags.split()),
+                    b"INTERNALDATE": internal_date(date),
+                    b"BODY[]": body,
+                }
+                known = self.result.get(int(uid))
+                if known is not None:
+                    known.update(current)
+                    current = known
+                self.result[int(uid)] = self._current = current
+                self._after_literal = True
+                return
+        if self._after_literal and text == b")":  # the usual end of a response after a literal
+            self._after_literal = False
             return
         # a response continues after a literal with " ..." or ")"; anything else starts anew
         if not (self._after_literal and text[:1] in (b")", b" ")):
