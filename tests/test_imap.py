@@ -39,6 +39,7 @@ from helpmail.scanner import (
     ScanMode,
     Security,
 )
+from helpmail.tickets.importing import OutcomeKind
 
 __all__ = ["dovecot"]  # the fixture, imported from tests/dovecot.py
 
@@ -295,6 +296,45 @@ def test_pipelined_batches_with_actions_and_an_early_stop(dovecot: Dovecot, pipe
     assert seen == list(range(1, 12))
     assert sorted(look(dovecot, user)) == [2, 4, 5, 6, 7, 8, 9, 10, 11]
     assert len(look(dovecot, user, "Archive")) == 1
+
+
+class Crash(Exception):
+    """The process dies here."""
+
+
+def test_a_crash_mid_scan_resumes_after_the_last_checkpoint(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """The desk tells the source when everything handed out is durable and acted on; the
+    source saves its position then, so a crash late in a long scan does not read it all again."""
+    from helpmail.adapters.memory import MemoryStore
+    from helpmail.service import Desk, MessageResult
+
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(i) for i in range(1, 31)])
+    store = MemoryStore()
+
+    def crash_at_25(done: int, result: MessageResult) -> None:
+        if done == 25:
+            raise Crash
+
+    with closing(SQLiteScanState(tmp_path / "scan.db")) as state:
+        src = ImapSource(settings(dovecot, user, batch_size=5), state=state)
+        helpdesk = Desk(store=store)
+        helpdesk.action_batch = 10
+        with pytest.raises(Crash):
+            helpdesk.import_from(src, progress=crash_at_25)
+        src._drop()  # the process is gone: no close, no save at the end of the scan
+    with (
+        closing(SQLiteScanState(tmp_path / "scan.db")) as state,
+        ImapSource(settings(dovecot, user), state=state) as again,
+    ):
+        report = Desk(store=store).import_from(again)
+        # checkpoints after 10 and 20: 21-25 (imported, not yet checkpointed) are read again
+        assert again.stats.fetched == 10
+    assert report.total == 10
+    assert report.counts[OutcomeKind.ALREADY_IMPORTED] == 5
+    assert report.counts[OutcomeKind.CREATED] == 5
 
 
 def test_oversized_mail_is_skipped_with_a_reason_and_not_retried(dovecot: Dovecot) -> None:

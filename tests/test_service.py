@@ -14,10 +14,12 @@ from helpmail.adapters.sqlite import SqliteStore
 from helpmail.errors import StoreError
 from helpmail.message_ids import make_message_id
 from helpmail.ports import (
+    Checkpointing,
     MailboxAction,
     MailboxActionKind,
     MessageKind,
     MessageRef,
+    SourceMessage,
     TicketStore,
 )
 from helpmail.service import Desk, ImportReport, explain
@@ -381,3 +383,77 @@ def test_commit_rejected_by_store_is_quarantined_not_fatal() -> None:
     ]
     [entry] = store.quarantined()
     assert "store refused the commit: no ticket 1" in entry.error
+
+
+# --- checkpoints: a source that can save its position mid-scan ----------------------------------
+
+
+class CheckpointSource(ListSource):
+    """Records, at each checkpoint, how many messages were handed out and which were applied."""
+
+    def __init__(self, raws: list[bytes]) -> None:
+        super().__init__(raws)
+        self.handed_out = 0
+        self.checkpoints: list[tuple[int, list[str]]] = []
+
+    def messages(self) -> Iterator[SourceMessage]:
+        for message in super().messages():
+            self.handed_out += 1
+            yield message
+
+    def checkpoint(self) -> None:
+        self.checkpoints.append((self.handed_out, [ref.uid for ref, _ in self.applied]))
+
+
+def numbered(count: int) -> list[bytes]:
+    return [make_mail(subject=f"Case {n}", message_id=f"case-{n}@x") for n in range(count)]
+
+
+def test_a_checkpointing_source_is_told_when_everything_handed_out_is_done(
+    store: TicketStore,
+) -> None:
+    source = CheckpointSource(numbered(10))
+    assert isinstance(source, Checkpointing)
+    helpdesk = desk(store)
+    helpdesk.action_batch = 4
+    helpdesk.import_from(source)
+    # after 4, 8 and at the end; every message handed out by then has had its actions applied
+    assert [n for n, _ in source.checkpoints] == [4, 8, 10]
+    for handed_out, applied in source.checkpoints:
+        assert applied == [str(uid) for uid in range(1, handed_out + 1)]
+
+
+def test_checkpoints_come_even_when_no_message_has_actions(store: TicketStore) -> None:
+    source = CheckpointSource(numbered(9))
+    helpdesk = Desk(
+        store=store,
+        settings=attrs.evolve(SETTINGS, after_import=()),
+        clock=FakeClock(),
+    )
+    helpdesk.action_batch = 4
+    helpdesk.import_from(source)
+    assert [n for n, _ in source.checkpoints] == [4, 8, 9]
+
+
+def test_no_checkpoint_after_a_failure(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "t.db")
+    source = CheckpointSource(numbered(6))
+    helpdesk = desk(store)
+    helpdesk.action_batch = 4
+    calls = 0
+    real = store.commit
+
+    def failing_commit(commit: ImportCommit) -> CommitResult:
+        nonlocal calls
+        calls += 1
+        if calls == 6:
+            raise StoreError("disk full")
+        return real(commit)
+
+    store.commit = failing_commit  # type: ignore[method-assign]
+    with pytest.raises(StoreError):
+        helpdesk.import_from(source)
+    store.close()
+    # the checkpoint after 4; none after the failing 6th (its import never happened)
+    assert [n for n, _ in source.checkpoints] == [4]
+    assert [ref.uid for ref, _ in source.applied] == ["1", "2", "3", "4", "5"]

@@ -113,6 +113,22 @@ class MailSource(Protocol):
         ...
 
 
+@runtime_checkable
+class Checkpointing(Protocol):
+    """A mail source that can save its reading position while a scan is under way (optional).
+
+    :meth:`helpmail.service.Desk.import_from` calls :meth:`checkpoint` whenever every message
+    handed out so far is done: its import committed and made durable, its mailbox actions applied.
+    The source may then save its position, so that a crash later in the scan does not read those
+    messages again. A source without the method is read again from its last saved position after
+    a crash, which is harmless (the store recognises what it has) but costs the download.
+    """
+
+    def checkpoint(self) -> None:
+        """Every message handed out so far is done; save the position if that is useful."""
+        ...
+
+
 # --------------------------------------------------------------------------------------------
 # The ticket store: what the import needs to read (facts) and the one write per message (commit).
 

@@ -46,6 +46,7 @@ from helpmail.pipeline import (
 )
 from helpmail.ports import (
     AlreadyImported,
+    Checkpointing,
     Clock,
     CommitRejected,
     ImportKey,
@@ -347,28 +348,44 @@ class Desk:
         Mailbox actions are applied after the commits they follow were made durable
         (:meth:`TicketStore.sync`), in batches of :attr:`action_batch` messages and at the end;
         a crash in between leaves them to the next run, which skips the imported messages and
-        applies their actions then. Stops after ``limit`` messages. ``keep`` bounds how many
-        per-message results the report holds (``None``: all; the counts are always complete), so
-        a huge mailbox imports in constant memory. Raises :class:`StoreError` when the store
-        fails and :class:`SourceError` when the source does; everything committed stays.
+        applies their actions then. A source that can save its position mid-scan
+        (:class:`~helpmail.ports.Checkpointing`, e.g. IMAP) is told after each such batch and at
+        the end that everything handed out so far is done. Stops after ``limit`` messages.
+        ``keep`` bounds how many per-message results the report holds (``None``: all; the counts
+        are always complete), so a huge mailbox imports in constant memory. Raises
+        :class:`StoreError` when the store fails and :class:`SourceError` when the source does;
+        everything committed stays.
         """
         report = ImportReport()
         pending: list[tuple[MessageRef, tuple[MailboxAction, ...]]] = []
+        checkpoint = source.checkpoint if isinstance(source, Checkpointing) else None
+        since = 0  # messages handled since the last flush
         try:
             for message in source.messages():
                 result, actions = self._process(message)
                 report.add(result, keep=keep)
+                since += 1
                 if actions:
                     pending.append((message.ref, actions))
-                    if len(pending) >= self.action_batch:
-                        self._flush(source, pending, report)
+                if len(pending) >= self.action_batch or (
+                    checkpoint is not None and since >= self.action_batch
+                ):
+                    self._flush(source, pending, report)
+                    since = 0
+                    if checkpoint is not None:
+                        checkpoint()  # all handed out so far: durable, actions applied
                 if progress is not None:
                     progress(report.total, result)
                 if limit is not None and report.total >= limit:
                     break
-        finally:
+        except BaseException:
             if pending:
                 self._flush(source, pending, report)
+            raise
+        if pending:
+            self._flush(source, pending, report)
+        if checkpoint is not None and since:
+            checkpoint()
         return report
 
     #: Mailbox actions are applied in batches of this many messages (after one durability sync).

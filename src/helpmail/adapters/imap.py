@@ -151,6 +151,8 @@ class ImapSource:
         self._prefetch: _Prefetch | None = None
         #: a FETCH answer carried news of the mailbox (see _fetch_batch)
         self._changes_heard = False
+        #: folder -> (UIDVALIDITY, UID) of the last message handed out (see checkpoint)
+        self._last_out: dict[str, tuple[int, int]] = {}
         self.state: ScanState = state if state is not None else InMemoryScanState()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.connect_attempts = max(1, connect_attempts)
@@ -351,6 +353,7 @@ class ImapSource:
         """
         self._persist_all()  # the previous scan's consumer is done with its messages
         self._changes_heard = False  # this scan's SEARCH sees everything announced so far
+        self._last_out.clear()
         self.stats = ScanStats()
         self.skipped = []
         try:
@@ -418,7 +421,8 @@ class ImapSource:
 
         Flags first: a saved watermark never passes a message whose action is still pending.
         The watermark is saved between scans (when the next scan starts, before waiting, on
-        close), never in the middle of one: a consumer may apply a scan's actions in batches
+        close) and when the consumer says everything handed out is done (:meth:`checkpoint`),
+        never otherwise in the middle of one: a consumer may apply a scan's actions in batches
         after it has moved on (the service does, after a durability sync), and a crash must make
         the next run read those messages again. It also stays below any message whose actions
         failed, so they are tried again.
@@ -581,9 +585,20 @@ class ImapSource:
                 size=sizes.get(uid, len(raw)),
             )
             self.stats.fetched += 1
+            self._last_out[folder] = (uidvalidity, uid)
             yield message
             # the consumer asked for the next message: it is done with this one
             self._handled(folder, uidvalidity, uid)
+
+    def checkpoint(self) -> None:
+        """Every message handed out so far is done (committed, durable, actions applied): send
+        the deferred ``\\Seen`` flags and save each folder's position now, so that a crash
+        later in this scan does not read those messages again (:class:`~helpmail.ports.
+        Checkpointing`; :meth:`helpmail.service.Desk.import_from` calls it after each batch of
+        actions). The position stays below any message whose actions failed."""
+        for folder, (uidvalidity, uid) in self._last_out.items():
+            self._handled(folder, uidvalidity, uid)
+        self._persist_all()
 
     # --- acting -----------------------------------------------------------------------------
 

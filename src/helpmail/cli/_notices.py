@@ -85,6 +85,12 @@ class _LanguageSource:
     def apply(self, ref: Any, actions: Any) -> None:
         self.inner.apply(ref, actions)
 
+    def checkpoint(self) -> None:
+        from helpmail.ports import Checkpointing
+
+        if isinstance(self.inner, Checkpointing):
+            self.inner.checkpoint()
+
     def close(self) -> None:
         self.inner.close()
 
