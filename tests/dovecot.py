@@ -32,9 +32,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
+
+if TYPE_CHECKING:
+    from helpmail.adapters.imap import ImapSource
+    from helpmail.scanner import MailboxSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "testpw"
@@ -115,34 +119,8 @@ def make_leaf(directory: Path, ca: tuple[Path, Path], hosts: str) -> tuple[Path,
     return crt, key
 
 
-CONFIG = """\
-instance_name = helpmail-{imap_port}
-base_dir = {dir}/run
-state_dir = {dir}/state
-protocols = imap
-listen = 127.0.0.1
-log_path = {dir}/log/dovecot.log
-ssl = yes
-ssl_cert = <{dir}/tls/server.crt
-ssl_key = <{dir}/tls/server.key
-ssl_min_protocol = TLSv1.2
-disable_plaintext_auth = no
-auth_mechanisms = plain login xoauth2 oauthbearer
-auth_failure_delay = 0
-{users_line}
-passdb {{
-  driver = static
-  args = password={password}
-  username_filter = t-*
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={dir}/mail/%u
-}}
-first_valid_uid = {uid}
-first_valid_gid = {gid}
-mail_location = maildir:~/Maildir
-mail_fsync = never
+#: the part of the server config that is the same in Dovecot 2.3 and 2.4 names
+_COMMON = """mail_fsync = never
 namespace inbox {{
   inbox = yes
   separator = /
@@ -177,9 +155,42 @@ service imap-login {{
 {extra}
 """
 
+CONFIG = (
+    """\
+instance_name = helpmail-{imap_port}
+base_dir = {dir}/run
+state_dir = {dir}/state
+protocols = imap
+listen = 127.0.0.1
+log_path = {dir}/log/dovecot.log
+ssl = yes
+ssl_cert = <{dir}/tls/server.crt
+ssl_key = <{dir}/tls/server.key
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = no
+auth_mechanisms = plain login xoauth2 oauthbearer
+auth_failure_delay = 0
+{users_line}
+passdb {{
+  driver = static
+  args = password={password}
+  username_filter = t-*
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={dir}/mail/%u
+}}
+first_valid_uid = {uid}
+first_valid_gid = {gid}
+mail_location = maildir:~/Maildir
+"""
+    + _COMMON
+)
+
 #: The same server in Dovecot 2.4 names (``shared/notes/mail-servers.md``, 2.3 vs 2.4 table).
 #: UNTESTED here (Debian 12 has 2.3.19): only its text is checked.
-CONFIG_24 = """\
+CONFIG_24 = (
+    """\
 dovecot_config_version = 2.4.0
 dovecot_storage_version = 2.4.0
 instance_name = helpmail-{imap_port}
@@ -211,40 +222,9 @@ first_valid_uid = {uid}
 first_valid_gid = {gid}
 mail_driver = maildir
 mail_path = ~/Maildir
-mail_fsync = never
-namespace inbox {{
-  inbox = yes
-  separator = /
-  mailbox Archive {{
-    special_use = \\Archive
-    auto = subscribe
-  }}
-  mailbox Trash {{
-    special_use = \\Trash
-    auto = subscribe
-  }}
-}}
-protocol imap {{
-  mail_max_userip_connections = 200
-}}
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {imap_port}
-  }}
-  inet_listener imaps {{
-    address = 127.0.0.1
-    port = {imaps_port}
-    ssl = yes
-  }}
-}}
-{extra}
 """
+    + _COMMON
+)
 
 Dialect = Literal["2.3", "2.4"]
 TEMPLATES: dict[Dialect, str] = {"2.3": CONFIG, "2.4": CONFIG_24}
@@ -481,6 +461,35 @@ class Dovecot:
 
     def set_uidvalidity(self, user: str, value: int, folder: str = "INBOX") -> None:
         self.doveadm("mailbox", "update", "-u", user, "--uid-validity", str(value), folder)
+
+
+def imap_settings(server: Dovecot, user: str, **kw: Any) -> MailboxSettings:
+    """Mailbox settings for ``user`` on ``server``: implicit TLS with the test CA unless ``kw``
+    says otherwise (STARTTLS and plain connect to the plain port unless ``port`` is given)."""
+    from helpmail.config import Secret
+    from helpmail.scanner import MailboxSettings, PasswordAuth, Security
+
+    values: dict[str, Any] = {
+        "name": "support",
+        "host": server.host,
+        "port": server.imaps_port,
+        "ca_file": server.ca_file,
+        "auth": PasswordAuth(user=user, password=Secret(origin="test", value=PASSWORD.encode())),
+        "timeout": 10.0,
+    }
+    values.update(kw)
+    if values.get("security") in (Security.STARTTLS, Security.PLAIN) and "port" not in kw:
+        values["port"] = server.imap_port
+    return MailboxSettings(**values)
+
+
+def imap_source(server: Dovecot, user: str, **kw: Any) -> ImapSource:
+    """An :class:`ImapSource` on :func:`imap_settings`; ``state``, ``connect_attempts`` and
+    ``sleep`` go to the source, the rest to the settings; reconnects back off from 0.2 s."""
+    from helpmail.adapters.imap import ImapSource
+
+    options = {k: kw.pop(k) for k in ("state", "connect_attempts", "sleep") if k in kw}
+    return ImapSource(imap_settings(server, user, **kw), backoff_initial=0.2, **options)
 
 
 def message(

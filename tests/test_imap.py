@@ -18,7 +18,6 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import imapclient
 import pytest
@@ -26,6 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dovecot import PASSWORD, Dovecot, dovecot, message
+from dovecot import imap_settings as settings
+from dovecot import imap_source as source
 from helpmail.adapters.imap import ImapSource, open_url, parse_fetch, uid_set
 from helpmail.adapters.sqlite_scanner import SQLiteScanState
 from helpmail.config import Secret
@@ -33,7 +34,6 @@ from helpmail.errors import SourceError
 from helpmail.ports import MailboxAction, MailboxActionKind, MailSource, MessageRef
 from helpmail.scanner import (
     InMemoryScanState,
-    MailboxSettings,
     OAuth2Auth,
     PasswordAuth,
     ScanMode,
@@ -47,26 +47,6 @@ pytestmark = pytest.mark.dovecot
 
 SEEN = MailboxAction(kind=MailboxActionKind.MARK_SEEN)
 LEAVE = MailboxAction(kind=MailboxActionKind.LEAVE)
-
-
-def settings(server: Dovecot, user: str, **kw: Any) -> MailboxSettings:
-    values: dict[str, Any] = {
-        "name": "support",
-        "host": server.host,
-        "port": server.imaps_port,
-        "ca_file": server.ca_file,
-        "auth": PasswordAuth(user=user, password=Secret(origin="test", value=PASSWORD.encode())),
-        "timeout": 10.0,
-    }
-    values.update(kw)
-    if values.get("security") in (Security.STARTTLS, Security.PLAIN) and "port" not in kw:
-        values["port"] = server.imap_port
-    return MailboxSettings(**values)
-
-
-def source(server: Dovecot, user: str, **kw: Any) -> ImapSource:
-    options = {k: kw.pop(k) for k in ("state", "connect_attempts", "sleep") if k in kw}
-    return ImapSource(settings(server, user, **kw), backoff_initial=0.2, **options)
 
 
 def look(server: Dovecot, user: str, folder: str = "INBOX") -> dict[int, set[bytes]]:

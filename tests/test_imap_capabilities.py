@@ -31,11 +31,12 @@ import imapclient
 import pytest
 
 from dovecot import PASSWORD, Dovecot, dialect, dovecot_version, find_dovecot, message, serve
+from dovecot import imap_settings as settings
+from dovecot import imap_source as source
 from helpmail.adapters.imap import ImapSource
-from helpmail.config import Secret
 from helpmail.errors import ConfigError, SourceError
 from helpmail.ports import MailboxAction, MailboxActionKind
-from helpmail.scanner import MailboxSettings, PasswordAuth, ScanMode, Security
+from helpmail.scanner import ScanMode, Security
 
 pytestmark = pytest.mark.dovecot
 
@@ -95,24 +96,6 @@ def no_tls() -> Iterator[Dovecot]:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def settings(server: Dovecot, user: str, **kw: Any) -> MailboxSettings:
-    values: dict[str, Any] = {
-        "name": "support",
-        "host": server.host,
-        "port": server.imaps_port,
-        "ca_file": server.ca_file,
-        "auth": PasswordAuth(user=user, password=Secret(origin="test", value=PASSWORD.encode())),
-        "timeout": 10.0,
-    }
-    values.update(kw)
-    return MailboxSettings(**values)
-
-
-def source(server: Dovecot, user: str, **kw: Any) -> ImapSource:
-    options = {k: kw.pop(k) for k in ("connect_attempts", "sleep") if k in kw}
-    return ImapSource(settings(server, user, **kw), backoff_initial=0.2, **options)
 
 
 def other_client(server: Dovecot, user: str) -> imapclient.IMAPClient:

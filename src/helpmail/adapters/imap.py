@@ -535,15 +535,7 @@ class ImapSource:
         ):
             pending = None  # not this batch (settled by _select, or the connection is new)
         if pending is None:
-            pending = _Prefetch(
-                client=client,
-                folder=folder,
-                uids=tuple(batch),
-                tag=self._call(
-                    f"fetching {len(batch)} messages",
-                    partial(send_fetch, client._imap, batch, f"UID {BODY_ITEMS}"),
-                ),
-            )
+            pending = self._send_batch(client, folder, batch)
         if not pending.done:
             self._call(
                 f"fetching {len(batch)} messages",
@@ -555,15 +547,7 @@ class ImapSource:
         self._changes_heard = self._changes_heard or pending.parser.changes
         if following and self.pipeline:
             # the server prepares the next batch while this one is handed out and imported
-            self._prefetch = _Prefetch(
-                client=client,
-                folder=folder,
-                uids=tuple(following),
-                tag=self._call(
-                    f"fetching {len(following)} messages",
-                    partial(send_fetch, client._imap, following, f"UID {BODY_ITEMS}"),
-                ),
-            )
+            self._prefetch = self._send_batch(client, folder, following)
         data = self._call(
             f"fetching {len(batch)} messages",
             partial(fetch_result, client, batch, BODY_ITEMS, pending.parser),
@@ -589,6 +573,14 @@ class ImapSource:
             yield message
             # the consumer asked for the next message: it is done with this one
             self._handled(folder, uidvalidity, uid)
+
+    def _send_batch(self, client: Any, folder: str, uids: Sequence[int]) -> _Prefetch:
+        """Send the body FETCH of ``uids``; its answer is read later (see :class:`_Prefetch`)."""
+        tag = self._call(
+            f"fetching {len(uids)} messages",
+            partial(send_fetch, client._imap, uids, f"UID {BODY_ITEMS}"),
+        )
+        return _Prefetch(client=client, folder=folder, uids=tuple(uids), tag=tag)
 
     def checkpoint(self) -> None:
         """Every message handed out so far is done (committed, durable, actions applied): send
