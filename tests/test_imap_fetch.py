@@ -233,3 +233,82 @@ def test_any_message_bytes_come_back_exactly(bodies: list[bytes], noise: bytes) 
     assert {uid: item[b"BODY[]"] for uid, item in got.items()} == {
         100 + n: body for n, body in enumerate(bodies)
     }
+
+
+# --- differential: helpmail's reader against imapclient's general parser ----------------------
+
+FLAG_POOL = [
+    b"\\Seen",
+    b"\\Answered",
+    b"\\Flagged",
+    b"\\Draft",
+    b"$Label1",
+    b"NonJunk",
+    b"$Forwarded",
+]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@st.composite
+def fetch_answers(draw: st.DrawFn) -> tuple[bytes, list[int]]:
+    """The wire bytes of a UID FETCH answer: items in any order, any flags, dates and bodies."""
+    count = draw(st.integers(min_value=1, max_value=5))
+    uids = sorted(
+        draw(st.sets(st.integers(min_value=1, max_value=10**9), min_size=count, max_size=count))
+    )
+    wire = b""
+    for seq, uid in enumerate(uids, start=1):
+        flags = draw(st.lists(st.sampled_from(FLAG_POOL), unique=True, max_size=4))
+        when = draw(
+            st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2090, 1, 1))
+        )
+        minutes = draw(st.integers(min_value=-12 * 60, max_value=14 * 60))
+        sign = "-" if minutes < 0 else "+"
+        date = (
+            f"{when.day:2d}-{MONTHS[when.month - 1]}-{when.year:04d} "
+            f"{when:%H:%M:%S} {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+        ).encode()
+        body = draw(st.binary(max_size=200))
+        items = [
+            b"UID %d" % uid,
+            b"FLAGS (%s)" % b" ".join(flags),
+            b'INTERNALDATE "%s"' % date,
+            b"BODY[] {%d}\r\n%s" % (len(body), body),
+        ]
+        order = draw(st.permutations(items))
+        wire += b"* %d FETCH (%s)\r\n" % (seq, b" ".join(order))
+    return wire, uids
+
+
+def imaplib_shape(wire: bytes) -> list[bytes | tuple[bytes, bytes]]:
+    """What imaplib hands imapclient for these responses (literal split out, CRLF gone)."""
+    out: list[bytes | tuple[bytes, bytes]] = []
+    stream = io.BytesIO(wire)
+    while line := stream.readline():
+        match = re.search(rb"\{(\d+)\}\r\n$", line)
+        if match:
+            out.append((_untagged(line[:-2]), stream.read(int(match.group(1)))))
+        else:
+            out.append(_untagged(line[:-2]))
+    return out
+
+
+def _untagged(line: bytes) -> bytes:
+    """imaplib's data for ``* 3 FETCH (...)`` is ``3 (...)``; continuation lines stay."""
+    return re.sub(rb"^\* (\d+) FETCH ", rb"\1 ", line)
+
+
+@given(fetch_answers())
+def test_the_reader_agrees_with_imapclients_parser(answer: tuple[bytes, list[int]]) -> None:
+    from imapclient.response_parser import parse_fetch_response
+
+    wire, uids = answer
+    ours = read(wire + b"TAG OK done\r\n", uids)
+    theirs = parse_fetch_response(imaplib_shape(wire), normalise_times=False, uid_is_key=True)
+    assert set(ours) == set(theirs) == set(uids)
+    for uid in uids:
+        assert ours[uid][b"BODY[]"] == theirs[uid][b"BODY[]"]
+        assert ours[uid][b"FLAGS"] == theirs[uid][b"FLAGS"]
+        mine, other = ours[uid][b"INTERNALDATE"], theirs[uid][b"INTERNALDATE"]
+        assert mine == other
+        assert mine.utcoffset() == other.utcoffset()
