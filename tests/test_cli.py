@@ -59,7 +59,8 @@ def test_import_a_maildir_then_again_imports_nothing_new(
     code, out, err = run(["import", str(maildir), "--db", str(db)], capsys)
     assert code == 0
     assert "3 messages: 3 created" in out
-    assert err == ""  # no progress bar: stderr is not a terminal
+    # no progress bar (stderr is not a terminal), only the one notice that no mail is sent
+    assert err == "automatic mails: off (no [smtp] section, no --outbox)\n"
     code, out, _err = run(["import", str(maildir), "--db", str(db)], capsys)
     assert code == 0
     assert "3 messages: 3 already imported" in out

@@ -7,14 +7,22 @@ that caused them (:meth:`MailNotices.take`, called from the import's progress ho
 the ticket's language from the mail's ``Content-Language`` header (RFC 3282) when the event does
 not carry one, so a German customer gets the German confirmation.
 
+:func:`mail_route` decides where the automatic mails of ``helpmail import`` and ``helpmail poll``
+go: ``--no-mail`` turns them off, ``--outbox DIR`` writes them to a Maildir, else the ``[smtp]``
+section sends them; with neither, none are sent and the command says so once.
+
 The rule this module keeps: every automatic mail is shown with its recipient and subject, and every
 recipient left out is shown with the policy's reason - nobody is dropped silently.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 from collections.abc import Iterator, Sequence
+from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -22,8 +30,13 @@ import attrs
 from helpmail.tickets.events import TicketEvent
 
 if TYPE_CHECKING:
+    from helpmail.adapters.smtp import SmtpSettings
+    from helpmail.config import Config
     from helpmail.notify.notifier import Delivery, Notifier
+    from helpmail.notify.ports import DeliveryGuardLike, MailSender
     from helpmail.ports import MailSource, SourceMessage
+
+log = logging.getLogger("helpmail.mail")
 
 #: RFC 5646 language tag, loosely: ``de``, ``de-DE``, ``nl-BE``, ``zh-Hant-TW``
 _TAG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8}){0,7}$")
@@ -103,6 +116,10 @@ class MailNotices:
     notifier: Notifier
     language: str | None = None
     _pending: list[Delivery] = attrs.field(factory=list, alias="_pending")
+    #: automatic mails sent (or written to the outbox) by the deliveries :meth:`drain` saw
+    sent_total: int = 0
+    #: recipients the delivery guard held or whose mail failed, in those deliveries
+    held_total: int = 0
 
     def __call__(self, events: Sequence[TicketEvent]) -> None:
         for event in events:
@@ -117,6 +134,138 @@ class MailNotices:
         """The deliveries since the last call (those of the message just imported)."""
         taken, self._pending = self._pending, []
         return taken
+
+    def drain(self) -> list[Delivery]:
+        """:meth:`take`, counting and logging each mail: sent at INFO, held by the guard at
+        INFO, failed at WARNING (recipient, subject and reason; never a credential)."""
+        taken = self.take()
+        for delivery in taken:
+            sent_now, held_now = _log_delivery(delivery)
+            self.sent_total += sent_now
+            self.held_total += held_now
+        return taken
+
+
+def _mail_subject(notification: Any) -> str:
+    mail = notification.mail
+    return _subject(mail.message["Subject"] if mail is not None else notification.rendered.subject)
+
+
+def _log_delivery(delivery: Delivery) -> tuple[int, int]:
+    """Log one event's mails; return how many were sent and how many held or failed."""
+    sent_now = held_now = 0
+    for notification, receipt in delivery.receipts:
+        sent_now += 1
+        subject = _mail_subject(notification)
+        log.info("automatic mail sent to %s: %s", notification.recipient.address, subject)
+        for address, (code, reply) in receipt.refused.items():
+            log.warning("automatic mail to %s refused: %s: %s %s", address, subject, code, reply)
+    for failed, error in delivery.failures:
+        if error.startswith("the delivery guard still counts"):  # a note on a failure above
+            log.warning("%s", error)
+            continue
+        held_now += 1
+        if failed is None:
+            log.warning("automatic mail of %s not sent: %s", delivery.event.ticket.id, error)
+        else:
+            log.warning(
+                "automatic mail to %s not sent: %s: %s",
+                failed.recipient.address,
+                _mail_subject(failed),
+                error,
+            )
+    if delivery.plan is not None:
+        for entry in delivery.plan.resolution.suppressed:
+            if entry.reason == "held":
+                held_now += 1
+                log.info(
+                    "no automatic mail to %s (%s): %s",
+                    entry.who,
+                    entry.role,
+                    _held(entry.guard_reason, entry.detail),
+                )
+    return sent_now, held_now
+
+
+class MailRouteKind(StrEnum):
+    """Where the automatic mails of an import go."""
+
+    SMTP = "smtp"  #: sent through the ``[smtp]`` server
+    OUTBOX = "outbox"  #: written to the ``--outbox`` Maildir
+    OFF = "off"  #: ``--no-mail``
+    UNCONFIGURED = "unconfigured"  #: no ``[smtp]`` section and no ``--outbox``: none sent
+
+
+#: said once on stderr when no automatic mail can go anywhere
+OFF_NOTICE = "automatic mails: off (no [smtp] section, no --outbox)"
+
+
+@attrs.frozen(kw_only=True)
+class MailRoute:
+    """Where the automatic mails go (see :func:`mail_route`)."""
+
+    kind: MailRouteKind
+    outbox: Path | None = None
+    smtp: SmtpSettings | None = None
+
+    @property
+    def on(self) -> bool:
+        """Whether automatic mails go anywhere."""
+        return self.kind in (MailRouteKind.SMTP, MailRouteKind.OUTBOX)
+
+    def describe(self) -> str:
+        """One line for people: where the mails go (no credential)."""
+        if self.kind is MailRouteKind.SMTP and self.smtp is not None:
+            return (
+                f"automatic mails: sent through {self.smtp.host}:{self.smtp.effective_port} "
+                f"({self.smtp.security})"
+            )
+        if self.kind is MailRouteKind.OUTBOX:
+            return f"automatic mails: written to the outbox {self.outbox} (nothing is sent)"
+        if self.kind is MailRouteKind.OFF:
+            return "automatic mails: off (--no-mail)"
+        return OFF_NOTICE
+
+    def sender(self, stack: contextlib.ExitStack) -> MailSender:
+        """A new sender for this route (one per thread: an SMTP connection is not shared),
+        closed with ``stack``."""
+        if self.kind is MailRouteKind.SMTP and self.smtp is not None:
+            from helpmail.adapters.smtp import SmtpSender
+
+            smtp: MailSender = stack.enter_context(SmtpSender(self.smtp))
+            return smtp
+        if self.kind is MailRouteKind.OUTBOX and self.outbox is not None:
+            from helpmail.adapters.outbox import MaildirOutbox
+
+            return MaildirOutbox(self.outbox)
+        raise ValueError(f"automatic mails are {self.kind}: no sender")
+
+    def notices(
+        self, config: Config, guard: DeliveryGuardLike | None, stack: contextlib.ExitStack
+    ) -> MailNotices | None:
+        """``Desk(on_events=...)`` for this route (``None`` when mails are off): a notifier
+        over a new sender, with ``guard`` (the Desk's own) admitting every mail."""
+        if not self.on:
+            return None
+        from helpmail.notify.notifier import notifier_from_config
+
+        notifier = notifier_from_config(config, self.sender(stack), guard)
+        notifier.keep = 1  # the deliveries are drained message by message: memory stays flat
+        return MailNotices(notifier)
+
+
+def mail_route(config: Config, *, outbox: Path | None, no_mail: bool) -> MailRoute:
+    """``--no-mail`` (off), else ``--outbox DIR``, else the ``[smtp]`` section, else none."""
+    from helpmail.adapters.smtp import SmtpSettings
+
+    if no_mail:
+        return MailRoute(kind=MailRouteKind.OFF)
+    if outbox is not None:
+        return MailRoute(kind=MailRouteKind.OUTBOX, outbox=outbox)
+    smtp = config.section("smtp")
+    if isinstance(smtp, SmtpSettings):
+        return MailRoute(kind=MailRouteKind.SMTP, smtp=smtp)
+    return MailRoute(kind=MailRouteKind.UNCONFIGURED)
 
 
 def _subject(delivery_subject: object) -> str:

@@ -6,6 +6,10 @@ from the environment variable ``HELPMAIL_IMAP_PASSWORD``, never from the URL), o
 mailbox imports nothing new and says so. A progress line is drawn on stderr only when stderr is a
 terminal; the summary goes to stdout.
 
+The automatic mails of each ticket event (see :mod:`helpmail.cli._notices`) go out through the
+``[smtp]`` section, or into a Maildir with ``--outbox DIR``; ``--no-mail`` turns them off. With
+neither ``[smtp]`` nor ``--outbox`` none are sent, and stderr says so once.
+
 Exit status: 0 when every message was handled (imported, skipped as known, or dropped by policy),
 1 when a message went to the quarantine or a mailbox action failed, 2 for errors that stopped the
 run (configuration, store, source).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 from pathlib import Path
 
 from helpmail.cli._common import (
@@ -30,6 +35,7 @@ from helpmail.cli._common import (
     result_dict,
     rules_hook,
 )
+from helpmail.cli._notices import MailRouteKind, mail_route
 from helpmail.cli._output import Progress, dump_json, shorten, table
 
 HELP = "import a Maildir folder, an mbox file or an IMAP folder into an SQLite ticket store"
@@ -52,6 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-v", "--verbose", action="store_true", help="print one line for every message"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_mail_arguments(parser)
+
+
+def add_mail_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--outbox DIR`` and ``--no-mail``: where the automatic mails go (default: ``[smtp]``)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--outbox",
+        type=Path,
+        metavar="DIR",
+        help="write the automatic mails into the Maildir DIR instead of sending them via [smtp]",
+    )
+    where.add_argument("--no-mail", action="store_true", help="send no automatic mails")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = load(args.config)
     db = database_path(args.db, config)
+    route = mail_route(config, outbox=args.outbox, no_mail=args.no_mail)
     source, mailbox = open_source(args.source, config, db=db)
     bar = Progress("importing")
     total = count_messages(source) if bar.enabled else None
@@ -69,29 +89,43 @@ def run(args: argparse.Namespace) -> int:
     everything = args.verbose or args.json
     quarantined: list[MessageResult] = []
 
-    def progress(done: int, result: MessageResult) -> None:
-        bar.update(done, total)
-        if result.kind is OutcomeKind.QUARANTINED and not everything:
-            quarantined.append(result)
-
     with contextlib.ExitStack() as stack:
         stack.callback(close_source, source)
         store = SqliteStore(db)
         stack.callback(store.close)
         stack.callback(bar.close)
+        # bounces block their addresses in the desk's file: the next run still knows them; the
+        # same guard admits every automatic mail (caps and blocks apply)
+        guard = delivery_guard(db, stack)
+        notices = route.notices(config, guard, stack)
         desk = Desk(
             store=store,
             settings=mailbox_settings(config, mailbox),
             rules=rules_hook(config),
-            # bounces block their addresses in the desk's file: the next run still knows them
-            guard=delivery_guard(db, stack),
+            on_events=notices,
+            guard=guard,
             **desk_options(config, db, stack),
         )
+
+        def progress(done: int, result: MessageResult) -> None:
+            if notices is not None:
+                notices.drain()  # after every message: memory stays flat
+            bar.update(done, total)
+            if result.kind is OutcomeKind.QUARANTINED and not everything:
+                quarantined.append(result)
+
+        if route.kind is MailRouteKind.UNCONFIGURED:
+            print(route.describe(), file=sys.stderr, flush=True)
         # Keep every per-message result only when they are printed: a huge mailbox then
         # imports in constant memory (the counts are always complete).
         report = desk.import_from(
-            source, progress=progress, limit=args.limit, keep=None if everything else 0
+            notices.source(source) if notices is not None else source,
+            progress=progress,
+            limit=args.limit,
+            keep=None if everything else 0,
         )
+    mails_sent = notices.sent_total if notices is not None else 0
+    mails_held = notices.held_total if notices is not None else 0
     if everything:
         quarantined = [r for r in report.results if r.kind is OutcomeKind.QUARANTINED]
     failed_actions = list(report.action_errors)
@@ -107,6 +141,11 @@ def run(args: argparse.Namespace) -> int:
                 "messages": [result_dict(r) for r in report.results],
                 "action_errors": [{"ref": str(ref), "error": e} for ref, e in failed_actions],
                 "skipped_on_server": [{"ref": where, "reason": why} for where, why in skipped],
+                "mails": {
+                    "route": route.kind.value,
+                    "sent": mails_sent,
+                    "held_or_failed": mails_held,
+                },
             }
         )
         return 1 if quarantined or failed_actions else 0
@@ -126,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     if counts:
         print(table([(f"  {what}", n) for what, n in counts]))
     print(report.summary())
+    if route.on:
+        print(f"{mails_sent} automatic mails sent ({mails_held} held/failed)")
     if report.total and report.counts[OutcomeKind.ALREADY_IMPORTED] == report.total:
         print("everything was already imported: nothing new")
     if quarantined:

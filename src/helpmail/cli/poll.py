@@ -7,6 +7,12 @@ deleted) and then waits with IDLE (RFC 2177) for the next change, or polls every
 exponential backoff; a mailbox that keeps failing backs off up to five minutes and is retried,
 never given up on, and its last successful check stays visible.
 
+The automatic mails of each ticket event go out through the ``[smtp]`` section, or into a Maildir
+with ``--outbox DIR``; ``--no-mail`` turns them off (see :mod:`helpmail.cli._notices`). Each
+worker has its own notifier and sender (an SMTP connection is not shared between threads); they
+all admit their mails through the one delivery guard, whose caps hold across threads. Each mail
+sent is logged at INFO (``-v`` shows it), each failure at WARNING.
+
 SIGTERM and SIGINT stop the workers cleanly: a scan in progress finishes the message it is on
 (commit and flag), waiting ends within about a second, and every connection logs out. Exit
 status 0 after a clean shutdown, 2 for a configuration problem.
@@ -34,6 +40,7 @@ from helpmail.scanner.state import ScanState, backoff_delays
 
 if TYPE_CHECKING:
     from helpmail.adapters.sqlite_scanner import SQLiteScanState
+    from helpmail.cli._notices import MailNotices, MailRoute
 
 HELP = "scan the configured IMAP mailboxes continuously (IDLE), until SIGTERM"
 
@@ -52,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--once", action="store_true", help="scan every mailbox once and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    from helpmail.cli.import_ import add_mail_arguments
+
+    add_mail_arguments(parser)
 
 
 def imap_mailboxes(config: Config, only: Sequence[str] | None = None) -> list[MailboxSettings]:
@@ -108,6 +118,8 @@ class Worker:
     once: bool = False
     output: Callable[[str], None] = attrs.field(factory=lambda: _say)
     errors: int = 0
+    #: this worker's automatic mails (its own notifier and sender); ``None``: none are sent
+    notices: MailNotices | None = None
 
     def run(self) -> None:
         from helpmail.adapters.imap import ImapSource
@@ -137,8 +149,29 @@ class Worker:
             source.close()
 
     def scan(self, source: Any) -> None:
-        with self.lock:  # one import at a time: the store sees one writer
-            report = self.desk.import_from(StopAware(source, self.stop.is_set), keep=0)
+        notices = self.notices
+        wrapped: Any = StopAware(source, self.stop.is_set)
+        before = (notices.sent_total, notices.held_total) if notices is not None else (0, 0)
+
+        def drain(done: int, result: object) -> None:
+            del done, result
+            if notices is not None:
+                notices.drain()  # after every message: memory stays flat, every mail logged
+
+        try:
+            with self.lock:  # one import at a time: the store sees one writer
+                report = self.desk.import_from(
+                    notices.source(wrapped) if notices is not None else wrapped,
+                    keep=0,
+                    progress=drain if notices is not None else None,
+                )
+        finally:
+            if notices is not None:
+                notices.drain()
+                # no SMTP connection is held open while waiting for new mail
+                close = getattr(notices.notifier.sender, "close", None)
+                if callable(close):
+                    close()
         for skipped in source.skipped:
             self.output(f"{self.settings.name}: skipped {skipped.ref}: {skipped.reason}")
         for reason in source.resyncs:
@@ -148,6 +181,12 @@ class Worker:
             self.output(f"{self.settings.name}: action on {ref} failed (retried later): {problem}")
         if report.total:
             self.output(f"{self.settings.name}: {report.summary()}")
+            if notices is not None:
+                sent = notices.sent_total - before[0]
+                held = notices.held_total - before[1]
+                self.output(
+                    f"{self.settings.name}: {sent} automatic mails sent ({held} held/failed)"
+                )
 
 
 class StopAware:
@@ -191,6 +230,7 @@ def build_workers(
     once: bool,
     output: Callable[[str], None] = _say,
     resources: contextlib.ExitStack | None = None,
+    route: MailRoute | None = None,
 ) -> list[Worker]:
     """One :class:`Worker` per active IMAP mailbox, sharing one store and one Desk per mailbox.
 
@@ -198,7 +238,10 @@ def build_workers(
     across runs) and the suspended queue live in the database (``db`` or ``[database] path``);
     rules come from the ``[[rules]]`` section, the desk steps from the desk sections, each
     mailbox's ``after_import`` from its settings. ``resources`` closes the guard state, the scan
-    states and the suspended queue (the store is closed through ``workers[0].desk.store``).
+    states, the suspended queue and the mail senders (the store is closed through
+    ``workers[0].desk.store``). ``route`` says where the automatic mails go (default: the
+    ``[smtp]`` section, else none); each worker gets its own notifier and sender, all admitting
+    through the Desk's one delivery guard.
     """
     from helpmail.adapters.sqlite import SqliteStore
     from helpmail.cli._common import (
@@ -208,8 +251,11 @@ def build_workers(
         mailbox_settings,
         rules_hook,
     )
+    from helpmail.cli._notices import mail_route
     from helpmail.service import Desk
 
+    if route is None:
+        route = mail_route(config, outbox=None, no_mail=False)
     mailboxes = imap_mailboxes(config, only)
     if not mailboxes:
         raise ConfigError("mailboxes", "no active IMAP mailbox to poll")
@@ -222,10 +268,12 @@ def build_workers(
     lock = threading.Lock()
     workers = []
     for settings in mailboxes:
+        notices = route.notices(config, guard, stack)
         desk = Desk(
             store=store,
             settings=mailbox_settings(config, settings),
             rules=hook,
+            on_events=notices,
             guard=guard,
             **options,
         )
@@ -238,6 +286,7 @@ def build_workers(
                 lock=lock,
                 once=once,
                 output=output,
+                notices=notices,
             )
         )
     return workers
@@ -257,12 +306,25 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    from helpmail.cli._notices import MailRouteKind, mail_route
+
     config = load_config(args.config)
+    route = mail_route(config, outbox=args.outbox, no_mail=args.no_mail)
     stop = threading.Event()
     with contextlib.ExitStack() as resources:
         workers = build_workers(
-            config, db=args.db, only=args.mailbox, stop=stop, once=args.once, resources=resources
+            config,
+            db=args.db,
+            only=args.mailbox,
+            stop=stop,
+            once=args.once,
+            resources=resources,
+            route=route,
         )
+        if route.kind is MailRouteKind.UNCONFIGURED:
+            print(route.describe(), file=sys.stderr, flush=True)
+        else:
+            log.info("%s", route.describe())
         return _poll(workers, stop, once=args.once)
 
 
