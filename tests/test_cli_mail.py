@@ -170,6 +170,21 @@ def test_import_writes_the_automatic_mails_into_the_outbox(
     assert len(list(MaildirOutbox(out_dir).messages())) == 4
 
 
+def test_import_verbose_lists_each_mail_sent_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    maildir = make_maildir(tmp_path / "M", [MAILS["01-en-new-login.eml"]])
+    argv = ["import", str(maildir), "--db", str(tmp_path / "d.sqlite3")]
+    argv += ["--config", str(write_config(tmp_path)), "--outbox", str(tmp_path / "out"), "-v"]
+    code, out, err = run(argv, capsys)
+    assert code == 0
+    assert "ticket #1 created" in out
+    lines = sorted(err.splitlines())
+    assert len(lines) == 2
+    assert lines[0].startswith("automatic mail sent to alice.miller@customer.example: [Ticket#1] ")
+    assert lines[1].startswith("automatic mail sent to first-level@acme.example: [Ticket#1] ")
+
+
 def test_import_json_counts_the_mails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
@@ -333,7 +348,7 @@ def test_a_refused_recipient_is_a_warning_and_counted(
     maildir = make_maildir(tmp_path / "M", [a_mail("refuse-me@customer.example", "no ink")])
     db = tmp_path / "desk.sqlite3"
     with caplog.at_level(logging.INFO, logger="helpmail.mail"):
-        code, out, _ = run(
+        code, out, err = run(
             ["import", str(maildir), "--db", str(db), "--config", str(config)], capsys
         )
     assert code == 0  # a mail that failed never undoes the import
@@ -344,6 +359,7 @@ def test_a_refused_recipient_is_a_warning_and_counted(
     assert len(warnings) == 1
     assert warnings[0].startswith("automatic mail to refuse-me@customer.example not sent: ")
     assert "550" in warnings[0]
+    assert err == warnings[0] + "\n"  # the failure is also said on stderr (not the mail sent)
     assert mails_admitted(db) == 1  # the refused mail gave its slot back
 
 

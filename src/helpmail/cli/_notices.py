@@ -187,6 +187,25 @@ def _log_delivery(delivery: Delivery) -> tuple[int, int]:
     return sent_now, held_now
 
 
+@contextlib.contextmanager
+def mail_log_to(stream: Any, *, verbose: bool) -> Iterator[None]:
+    """While in the block, the mail log (``helpmail.mail``) is printed on ``stream``: failures
+    always, each mail sent too when ``verbose``. For commands that configure no logging
+    (``helpmail import``); ``helpmail poll`` has its own logging setup."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    previous = log.level
+    log.addHandler(handler)
+    if verbose and not log.isEnabledFor(logging.INFO):
+        log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(previous)
+
+
 class MailRouteKind(StrEnum):
     """Where the automatic mails of an import go."""
 

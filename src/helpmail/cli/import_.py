@@ -35,7 +35,7 @@ from helpmail.cli._common import (
     result_dict,
     rules_hook,
 )
-from helpmail.cli._notices import MailRouteKind, mail_route
+from helpmail.cli._notices import MailRouteKind, mail_log_to, mail_route
 from helpmail.cli._output import Progress, dump_json, shorten, table
 
 HELP = "import a Maildir folder, an mbox file or an IMAP folder into an SQLite ticket store"
@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         # same guard admits every automatic mail (caps and blocks apply)
         guard = delivery_guard(db, stack)
         notices = route.notices(config, guard, stack)
+        if notices is not None:  # failures on stderr; with -v each mail sent too
+            stack.enter_context(mail_log_to(sys.stderr, verbose=args.verbose))
         desk = Desk(
             store=store,
             settings=mailbox_settings(config, mailbox),
