@@ -7,6 +7,7 @@ from pathlib import Path
 
 import attrs
 import jinja2
+import pytest
 
 from helpmail.adapters.outbox import MaildirOutbox
 from helpmail.errors import SendError
@@ -159,3 +160,13 @@ def test_real_delivery_guard_block_and_caps(tmp_path: Path) -> None:
         "bob@example.com": "address_blocked",
     }
     assert len(list(outbox.messages())) == 1
+
+
+@pytest.mark.parametrize(("keep", "kept"), [(0, 0), (1, 1), (2, 2), (5, 3)])
+def test_the_log_keeps_the_last_keep_deliveries(tmp_path: Path, keep: int, kept: int) -> None:
+    notifier = Notifier(
+        settings=SETTINGS, directory=DIRECTORY, renderer=TemplateRenderer(),
+        sender=MaildirOutbox(tmp_path), keep=keep,
+    )  # fmt: skip
+    deliveries = [notifier.notify(ev.Escalated(ticket=TICKET, at=AT)) for _ in range(3)]
+    assert notifier.log == deliveries[len(deliveries) - kept :]

@@ -124,7 +124,9 @@ class Notifier:
 
     def _keep(self, delivery: Delivery) -> Delivery:
         self.log.append(delivery)
-        del self.log[: -self.keep]
+        excess = len(self.log) - max(self.keep, 0)  # keep=0 keeps none (a [:-0] slice: all)
+        if excess > 0:
+            del self.log[:excess]
         return delivery
 
 
