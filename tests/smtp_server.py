@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -165,3 +166,30 @@ def start_smtp(sink: Sink, **kwargs: Any) -> Iterator[Server]:
         yield Server(port=sock.getsockname()[1], sink=sink)
     finally:
         controller.stop()
+
+
+# --- pytest fixtures shared by the SMTP test modules (import them by name) ----------------------
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    """A test CA and a server certificate for localhost, made once per test session."""
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def starttls_server(tls: Tls) -> Iterator[Server]:
+    """A server that requires STARTTLS and AUTH (:data:`USER`/:data:`PASSWORD`)."""
+    yield from start_smtp(
+        Sink(),
+        tls_context=server_context(tls),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    )
+
+
+@pytest.fixture
+def plain_server() -> Iterator[Server]:
+    """A server without TLS and without AUTH."""
+    yield from start_smtp(Sink())

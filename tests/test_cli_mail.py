@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -26,19 +25,17 @@ from dovecot import Dovecot, dovecot
 from helpmail import demo
 from helpmail.adapters.outbox import MaildirOutbox
 from helpmail.cli import main
-from smtp_server import (
+from smtp_server import (  # the fixtures tls, starttls_server, plain_server too
     PASSWORD,
     USER,
     Server,
-    Sink,
     Tls,
-    authenticator,
-    make_tls,
-    server_context,
-    start_smtp,
+    plain_server,
+    starttls_server,
+    tls,
 )
 
-__all__ = ["dovecot"]  # the fixture, imported from tests/dovecot.py
+__all__ = ["dovecot", "plain_server", "starttls_server", "tls"]  # fixtures from the helpers
 
 MAILS = dict(demo.mails())
 KEY = "HELPMAIL_TEST_MAIL_KEY"
@@ -252,27 +249,6 @@ def test_the_delivery_guard_holds_mail_to_a_blocked_address(
 
 
 # -- [smtp] --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def starttls_server(tls: Tls) -> Iterator[Server]:
-    yield from start_smtp(
-        Sink(),
-        tls_context=server_context(tls),
-        require_starttls=True,
-        authenticator=authenticator,
-        auth_required=True,
-    )
-
-
-@pytest.fixture
-def plain_server() -> Iterator[Server]:
-    yield from start_smtp(Sink())
 
 
 @pytest.fixture

@@ -41,38 +41,26 @@ from helpmail.notify import (
 )
 from helpmail.templates import TemplateRenderer
 from helpmail.tickets import events as ev
-from smtp_server import (
+from smtp_server import (  # the fixtures tls, starttls_server, plain_server too
     PASSWORD,
     USER,
     Server,
     Sink,
     Tls,
     authenticator,
-    make_tls,
+    plain_server,
     server_context,
     start_smtp,
+    starttls_server,
+    tls,
 )
+
+__all__ = ["plain_server", "starttls_server", "tls"]  # fixtures from tests/smtp_server.py
 
 pytestmark = pytest.mark.smtp
 
 
 # --- servers (tests/smtp_server.py) -----------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def starttls_server(tls: Tls) -> Iterator[Server]:
-    yield from start_smtp(
-        Sink(),
-        tls_context=server_context(tls),
-        require_starttls=True,
-        authenticator=authenticator,
-        auth_required=True,
-    )
 
 
 @pytest.fixture
@@ -84,11 +72,6 @@ def tls_server(tls: Tls) -> Iterator[Server]:
         auth_required=True,
         auth_require_tls=False,
     )
-
-
-@pytest.fixture
-def plain_server() -> Iterator[Server]:
-    yield from start_smtp(Sink())
 
 
 @pytest.fixture
