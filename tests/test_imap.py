@@ -250,6 +250,33 @@ def test_batches_many_messages_per_round_trip(dovecot: Dovecot) -> None:
         assert src.stats.fetch_round_trips == 4
 
 
+def test_an_answer_read_again_by_imapclient_does_not_meet_the_next_batchs_answer(
+    dovecot: Dovecot,
+) -> None:
+    """A body the fast reader cannot read is fetched again through imapclient; that happens
+    before the next batch's FETCH goes out, so imapclient never reads the pipelined answer."""
+    user = dovecot.new_user()
+    dovecot.inject(user, [message(i) for i in range(1, 5)])
+    with source(dovecot, user, batch_size=2) as src:
+        imap = src._connection()._imap
+        real = imap.readline
+        changed: list[bytes] = []
+
+        def readline() -> bytes:
+            line: bytes = real()
+            if b"BODY[] {" in line and not changed:  # the first body: in a form not read fast
+                changed.append(line)
+                return line.replace(b"BODY[] {", b"BODY[]<0> {")
+            return line
+
+        imap.readline = readline
+        got = [(int(m.ref.uid), m.raw.split(b"Subject: ", 1)[1][:9]) for m in src.messages()]
+        imap.readline = real
+        assert src.stats.reconnects == 0  # the connection never lost track of its answers
+    assert changed
+    assert got == [(n, b"message %d" % n) for n in range(1, 5)]
+
+
 @pytest.mark.parametrize("pipeline", [True, False])
 def test_pipelined_batches_with_actions_and_an_early_stop(dovecot: Dovecot, pipeline: bool) -> None:
     """The next batch's FETCH is sent before the current batch is handed out; actions applied

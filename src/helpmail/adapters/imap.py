@@ -500,9 +500,9 @@ class ImapSource:
 
     def _fetch_sizes(self, client: Any, uids: Sequence[int]) -> dict[int, dict[bytes, Any]]:
         parser = FetchParser()
-        read_fetch(client._imap, uids, "UID RFC822.SIZE", parser)
+        sizes = fetch(client, uids, "RFC822.SIZE", parser)
         self._changes_heard = self._changes_heard or parser.changes
-        return fetch_result(client, uids, "RFC822.SIZE", parser)
+        return sizes
 
     def _skip(self, folder: str, uidvalidity: int, uid: int, size: int) -> None:
         ref = MessageRef(source=self.name, folder=folder, uid=str(uid), uidvalidity=uidvalidity)
@@ -529,29 +529,28 @@ class ImapSource:
         ) != uidvalidity:
             raise _Resync
         client = self._client
-        pending, self._prefetch = self._prefetch, None
-        if pending is not None and not (
+        pending = self._prefetch
+        if pending is None or not (
             pending.client is client and pending.folder == folder and pending.uids == tuple(batch)
         ):
-            pending = None  # not this batch (settled by _select, or the connection is new)
-        if pending is None:
-            pending = self._send_batch(client, folder, batch)
-        if not pending.done:
-            self._call(
-                f"fetching {len(batch)} messages",
-                partial(read_fetch_answer, client._imap, pending.tag, pending.parser),
-            )
+            self._settle()  # another batch's answer (normally read by _select): off the wire
+            self._prefetch = self._send_batch(client, folder, batch)
+        self._settle()
+        pending, self._prefetch = self._prefetch, None
+        assert pending is not None
+        assert pending.done
         self.stats.fetch_round_trips += 1
         # A server announces new mail once; one that does so in the middle of this answer has
         # told us, not the NOOP that starts the next IDLE, so the next wait must not sleep.
         self._changes_heard = self._changes_heard or pending.parser.changes
-        if following and self.pipeline:
-            # the server prepares the next batch while this one is handed out and imported
-            self._prefetch = self._send_batch(client, folder, following)
+        # before the next FETCH goes out: an unreadable answer is fetched again through imapclient
         data = self._call(
             f"fetching {len(batch)} messages",
             partial(fetch_result, client, batch, BODY_ITEMS, pending.parser),
         )
+        if following and self.pipeline:
+            # the server prepares the next batch while this one is handed out and imported
+            self._prefetch = self._send_batch(client, folder, following)
         for uid in batch:
             item = data.get(uid)
             if item is None:  # expunged by someone else meanwhile
@@ -865,8 +864,6 @@ _ATOM = re.compile(
 _BODY_RESPONSE = re.compile(
     rb'\* \d+ FETCH \(UID (\d+) FLAGS \(([^)]*)\) INTERNALDATE "([^"]*)" BODY\[\] \{(\d+)\}\Z'
 )
-#: ``INTERNALDATE`` (RFC 3501 §9 ``date-time``): `` 3-Nov-2026 09:01:50 +0100``
-_DATE = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)\Z")
 _MONTHS = {
     name: number
     for number, name in enumerate(
@@ -904,19 +901,6 @@ def internal_date(value: bytes) -> dt.datetime | None:
                     int(value[18:20]),
                     tzinfo=_zone(value[21:26]),
                 )
-        match = _DATE.match(value)
-        month = _MONTHS.get(match.group(2).lower()) if match is not None else None
-        if match is not None and month is not None:
-            day, _, year, hour, minute, second, sign, off_h, off_m = match.groups()
-            return dt.datetime(
-                int(year),
-                month,
-                int(day),
-                int(hour),
-                int(minute),
-                int(second),
-                tzinfo=_zone(sign + off_h + off_m),
-            )
         from imapclient.datetime_util import parse_to_datetime
 
         parsed: dt.datetime = parse_to_datetime(value, normalise=False)
@@ -1122,7 +1106,9 @@ def read_fetch_answer(imap: Any, tag: bytes, parser: FetchParser) -> None:
             raise imaplib.IMAP4.error(f"unexpected continuation request: {_decode(text)}")
 
 
-def fetch(client: Any, uids: Sequence[int], items: str) -> dict[int, dict[bytes, Any]]:
+def fetch(
+    client: Any, uids: Sequence[int], items: str, parser: FetchParser | None = None
+) -> dict[int, dict[bytes, Any]]:
     """``UID FETCH uids (UID items)`` in one round trip, in imapclient's result shape.
 
     A fetched message whose answer this module cannot read (``BODY[]`` asked for and missing)
@@ -1131,7 +1117,7 @@ def fetch(client: Any, uids: Sequence[int], items: str) -> dict[int, dict[bytes,
     """
     if not uids:
         return {}
-    parser = FetchParser()
+    parser = parser if parser is not None else FetchParser()
     read_fetch(client._imap, uids, f"UID {items}", parser)
     return fetch_result(client, uids, items, parser)
 
