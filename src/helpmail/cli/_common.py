@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,35 @@ if TYPE_CHECKING:
     from helpmail.tickets.settings import ImportSettings
 
 IMAP_SCHEMES = ("imap://", "imaps://")
+
+
+class SourceWrapper:
+    """A :class:`~helpmail.ports.MailSource` around another one: everything is passed through
+    (including :meth:`checkpoint`, when the inner source keeps checkpoints); subclasses change
+    :meth:`messages`."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        name: str = self.inner.name
+        return name
+
+    def messages(self) -> Iterator[Any]:
+        return iter(self.inner.messages())
+
+    def apply(self, ref: Any, actions: Any) -> None:
+        self.inner.apply(ref, actions)
+
+    def checkpoint(self) -> None:
+        from helpmail.ports import Checkpointing
+
+        if isinstance(self.inner, Checkpointing):
+            self.inner.checkpoint()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def load(config: Path | None, *, env: Mapping[str, str] | None = None) -> Config:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from helpmail.cli._common import SourceWrapper
 from helpmail.tickets.events import TicketEvent
 
 if TYPE_CHECKING:
@@ -74,38 +75,21 @@ def with_language(event: TicketEvent, language: str | None) -> TicketEvent:
     return attrs.evolve(event, ticket=attrs.evolve(event.ticket, language=language))
 
 
-class _LanguageSource:
+class _LanguageSource(SourceWrapper):
     """A :class:`~helpmail.ports.MailSource` that notes the language of the message in hand."""
 
     def __init__(self, inner: MailSource, notices: MailNotices) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.notices = notices
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-    @property
-    def name(self) -> str:
-        name: str = self.inner.name
-        return name
 
     def messages(self) -> Iterator[SourceMessage]:
         for message in self.inner.messages():
             self.notices.language = content_language(message.raw)
             yield message
         self.notices.language = None
-
-    def apply(self, ref: Any, actions: Any) -> None:
-        self.inner.apply(ref, actions)
-
-    def checkpoint(self) -> None:
-        from helpmail.ports import Checkpointing
-
-        if isinstance(self.inner, Checkpointing):
-            self.inner.checkpoint()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @attrs.define

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from helpmail.cli._common import SourceWrapper
 from helpmail.config import Config, MailboxConfig, MailboxKind, load_config
 from helpmail.errors import ConfigError, HelpmailError
 from helpmail.scanner.settings import MailboxSettings
@@ -189,36 +190,19 @@ class Worker:
                 )
 
 
-class StopAware:
+class StopAware(SourceWrapper):
     """A :class:`~helpmail.ports.MailSource` wrapper whose scan ends after the message in hand
     once ``stop()`` is true (so SIGTERM never cuts a message between commit and flag)."""
 
     def __init__(self, inner: Any, stop: Callable[[], bool]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.stop = stop
-
-    @property
-    def name(self) -> str:
-        name: str = self.inner.name
-        return name
 
     def messages(self) -> Iterator[Any]:
         for message in self.inner.messages():
             yield message
             if self.stop():
                 return
-
-    def apply(self, ref: Any, actions: Any) -> None:
-        self.inner.apply(ref, actions)
-
-    def checkpoint(self) -> None:
-        from helpmail.ports import Checkpointing
-
-        if isinstance(self.inner, Checkpointing):
-            self.inner.checkpoint()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def build_workers(
