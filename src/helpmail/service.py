@@ -378,13 +378,10 @@ class Desk:
                     progress(report.total, result)
                 if limit is not None and report.total >= limit:
                     break
-        except BaseException:
+        finally:
             if pending:
                 self._flush(source, pending, report)
-            raise
-        if pending:
-            self._flush(source, pending, report)
-        if checkpoint is not None and since:
+        if checkpoint is not None and since:  # not after a failure: the finally re-raised it
             checkpoint()
         return report
 
